@@ -1,0 +1,183 @@
+"""The ``ftl-tff`` command line: click commands that call the library.
+
+Every command is a thin shell over the same library calls a user makes from
+Python. Errors the user can fix (bad paths, bad data, bad options) are
+printed as one line ``Error: ...`` with exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ftl_tff import __version__
+from ftl_tff.errors import FtlError
+
+EXIT_DATA_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class FriendlyGroup(click.Group):
+    """A click group that reports library errors as one line, no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FtlError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(EXIT_DATA_ERROR)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def _split_list(values: tuple[str, ...]) -> list[str] | None:
+    """Accept repeated options and comma-separated lists alike."""
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return items or None
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, "--version", "-V", prog_name="ftl-tff")
+def main() -> None:
+    """Federated transfer learning for anomaly detection on HPC telemetry.
+
+    Prepare Marconi100 (M100 ExaData) telemetry into per-node windows with
+    Nagios labels, and (in later releases) train a federated autoencoder over
+    a subset of nodes and transfer it to the others.
+    """
+
+
+@main.group(cls=FriendlyGroup)
+def data() -> None:
+    """Generate, prepare and inspect M100 telemetry."""
+
+
+@data.command("synth")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--nodes", "n_nodes", type=click.IntRange(min=1), default=8, help="Number of compute nodes.")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=2.0, help="Days of telemetry.")
+@click.option("--seed", type=int, default=0, help="Random seed (same seed, same files).")
+@click.option("--start", default="2022-09-01", help="First day (UTC), e.g. 2022-09-01.")
+@click.option("--metric-set", type=click.Choice(["full", "compact"]), default="full",
+              help="'full': every M100 IPMI metric and ~40 Ganglia ones; 'compact': ~30 representative metrics.")
+@click.option("--period", "period_s", type=click.IntRange(min=1), default=20,
+              help="Sampling period of IPMI and Ganglia readings, in seconds (M100: 20).")
+def data_synth(out: Path, n_nodes: int, days: float, seed: int, start: str, metric_set: str, period_s: int) -> None:
+    """Write synthetic M100 telemetry in the raw release layout to OUT.
+
+    OUT receives year_month=YY-MM/plugin=P/metric=M/a_*.parquet files for
+    ipmi_pub, ganglia_pub and nagios_pub, plus ground_truth.csv listing the
+    injected anomaly episodes.
+    """
+    from ftl_tff.data.synthetic import generate_raw
+
+    result = generate_raw(out, n_nodes=n_nodes, days=days, seed=seed, start=start, metric_set=metric_set,
+                          ipmi_period_s=period_s, ganglia_period_s=period_s, progress=sys.stderr.isatty())
+    n_metrics = sum(len(m) for m in result.metrics.values())
+    click.echo(f"Wrote {len(result.nodes)} nodes x {days:g} days ({n_metrics} metrics) to {out}")
+    click.echo(f"Injected anomaly episodes: {len(result.ground_truth)} (see {out / 'ground_truth.csv'})")
+
+
+@data.command("prepare")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["raw", "aggregated", "wide"]), default="raw",
+              help="Shape of SOURCE: raw hive release, per-node aggregated release, or wide per-node tables.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the processed dataset to.")
+@click.option("--window", default="15min", help="Window length (pandas offset).")
+@click.option("--label-rule", type=click.Choice(["critical", "nonzero", "critical_or_unknown", "drained"]),
+              default="critical", help="Nagios rule that makes a window anomalous.")
+@click.option("--horizon", type=click.IntRange(min=0), default=0,
+              help="Anticipation: label a window 1 if any of the next K windows is anomalous (0 = the window itself).")
+@click.option("--plugins", multiple=True, help="Plugins to read (comma-separated or repeated). "
+              "raw: ipmi_pub,ganglia_pub (default both); wide: file prefixes such as ipmi,ganglia,jobtable.")
+@click.option("--metrics", multiple=True, help="Metrics to read (comma-separated or repeated); default all numeric.")
+@click.option("--nodes", multiple=True, help="Node ids to keep (comma-separated or repeated); default all.")
+@click.option("--start", default=None, help="Inclusive start time, UTC (e.g. 2022-09-01).")
+@click.option("--end", default=None, help="Exclusive end time, UTC.")
+@click.option("--core-temps", type=click.Choice(["socket", "core"]), default="socket",
+              help="Pool per-core temperatures per socket (same columns on every node) or keep each core.")
+@click.option("--align", type=click.Choice(["intersection", "union"]), default="intersection",
+              help="Feature columns shared by all nodes (intersection) or all columns, NaN where absent (union).")
+@click.option("--no-coverage", is_flag=True, help="Leave out the coverage features (cov_*).")
+@click.option("--empty-windows", type=click.Choice(["keep", "drop"]), default="keep",
+              help="Windows with Nagios reports but no telemetry: keep (coverage 0) or drop; counted either way.")
+@click.option("--unlabelled", type=click.Choice(["normal", "drop"]), default="normal",
+              help="Windows without a Nagios report: label 0 or drop; counted either way.")
+def data_prepare(source: Path, fmt: str, out: Path, window: str, label_rule: str, horizon: int,
+                 plugins: tuple[str, ...], metrics: tuple[str, ...], nodes: tuple[str, ...], start: str | None,
+                 end: str | None, core_temps: str, align: str, no_coverage: bool, empty_windows: str,
+                 unlabelled: str) -> None:
+    """Turn M100 telemetry in SOURCE into a processed dataset (windows + labels)."""
+    from ftl_tff.data import prepare
+
+    dataset = prepare(
+        source, out, fmt, window=window, label_rule=label_rule, horizon=horizon, plugins=_split_list(plugins),
+        metrics=_split_list(metrics), nodes=_split_list(nodes), start=start, end=end, core_temps=core_temps,
+        align=align, coverage=not no_coverage, empty_windows=empty_windows, unlabelled=unlabelled,
+        show_progress=sys.stderr.isatty(),
+    )
+    _print_summary(dataset)
+    click.echo(f"Wrote {dataset.path}")
+
+
+def _print_summary(dataset) -> None:
+    summary = dataset.summary()
+    click.echo(
+        f"{len(dataset.nodes)} nodes, {len(dataset.feature_columns)} features, window {dataset.window}, "
+        f"label rule '{dataset.label_rule}'"
+    )
+    columns = ["node", "windows", "anomalous_windows", "missing_share", "windows_without_telemetry",
+               "windows_without_label"]
+    click.echo(summary[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for note in dataset.manifest.get("notes", []):
+        click.echo(f"note: {note}")
+
+
+@data.command("inspect")
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def data_inspect(dataset_dir: Path, as_json: bool) -> None:
+    """Show per node the windows, anomalous windows, features and missing data of a processed dataset."""
+    from ftl_tff.data import load_dataset
+
+    dataset = load_dataset(dataset_dir)
+    if as_json:
+        summary = dataset.summary()
+        payload = {
+            "path": str(dataset.path),
+            "window": dataset.window,
+            "label_rule": dataset.label_rule,
+            "n_features": len(dataset.feature_columns),
+            "feature_columns": dataset.feature_columns,
+            "nodes": json.loads(summary.to_json(orient="records")),
+            "notes": dataset.manifest.get("notes", []),
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    _print_summary(dataset)
+
+
+@main.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("ftl-demo-results"),
+              help="Results folder.")
+@click.option("--quick", is_flag=True, help="A small version for smoke tests.")
+@click.option("--seed", type=int, default=0, help="Random seed.")
+def demo(out: Path, quick: bool, seed: int) -> None:
+    """Run the pipeline end to end on generated M100 data and print the summary.
+
+    This release runs the data pipeline: synthetic raw telemetry ->
+    processed dataset -> per-node chronological and blocked splits. Federated
+    training and transfer join it in later releases.
+    """
+    from ftl_tff.demo import run_demo
+
+    run_demo(out, quick=quick, seed=seed, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,2 @@
+"""ftl-tff"""
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,412 @@
+"""Reader for the raw M100 ExaData release (hive-partitioned Parquet).
+
+Layout: ``year_month=YY-MM/plugin=P/metric=M/a_*.parquet``. The files hold no
+partition columns, and the type of ``value`` changes from metric to metric
+(int32, float32, float64, and string metrics), so a single
+``pyarrow.dataset.dataset(root, partitioning="hive")`` fails on real data: its
+schema comes from the first file. This reader lists the tree first, keeps only
+the selected months, plugins and metrics (nothing else is opened), and then
+streams each file record batch by record batch into partial window statistics
+(:mod:`ftl_tff.data.windows`). Peak memory is one record batch plus the
+window statistics produced so far, whatever the number of months read.
+
+Repairs, each counted and reported in the manifest's notes:
+
+* string-valued metrics (``gexec``, ``os_name``, ...) are skipped;
+* null, NaN and infinite readings are dropped;
+* tz-naive timestamps are taken as UTC; integer timestamps are read as epoch
+  seconds, milliseconds, microseconds or nanoseconds by magnitude;
+* Nagios rows of non-compute hosts (ids outside ``0..n_compute_nodes-1``,
+  or non-numeric) are dropped.
+
+Readings are aggregated per window regardless of their order, so unsorted
+files need no repair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
+from ._progress import progress_bar
+from .source import SourceWindows, nagios_frame, sort_nodes
+from .windows import combine_partials, finalize, partial_stats, window_ns
+
+#: Plugins read by default: hardware sensors and OS/GPU metrics.
+DEFAULT_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
+#: The plugin that provides labels.
+NAGIOS_PLUGIN = "nagios_pub"
+#: Plugins whose files have the per-node ``timestamp, value, node`` shape.
+NODE_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
+#: Marconi100 had 980 compute nodes, ids 0..979.
+N_COMPUTE_NODES = 980
+
+_BATCH_ROWS = 1 << 20
+_PART_RE = re.compile(r"^(year_month|plugin|metric)=(.+)$")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One Parquet file of the raw release and its partition values."""
+
+    year_month: str
+    plugin: str
+    metric: str
+    path: Path
+
+
+def scan_raw(root: str | Path) -> list[RawFile]:
+    """List every Parquet file of a raw release tree without opening any.
+
+    Raises:
+        SourceNotFoundError: If ``root`` does not exist or holds no file in the
+            ``year_month=/plugin=/metric=`` layout.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise SourceNotFoundError(f"raw source not found: {root}")
+    if not root.is_dir():
+        raise SourceNotFoundError(f"raw source is not a directory: {root}")
+    files = []
+    for path in sorted(root.glob("year_month=*/plugin=*/metric=*/*.parquet")):
+        parts = {}
+        for folder in path.relative_to(root).parts[:-1]:
+            match = _PART_RE.match(folder)
+            if match:
+                parts[match.group(1)] = match.group(2)
+        files.append(RawFile(parts["year_month"], parts["plugin"], parts["metric"], path))
+    if not files:
+        raise SourceNotFoundError(
+            f"no Parquet files in the raw layout year_month=YY-MM/plugin=P/metric=M/*.parquet under {root}"
+        )
+    return files
+
+
+def _month_of(ts: pd.Timestamp) -> str:
+    return ts.strftime("%y-%m")
+
+
+def select_files(
+    files: list[RawFile],
+    plugins: list[str] | tuple[str, ...],
+    metrics: list[str] | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> list[RawFile]:
+    """Keep the files of the selected plugins, metrics and months.
+
+    Raises:
+        SelectionError: If a requested plugin or metric is absent from the
+            tree, or no month overlaps the time range.
+    """
+    available_plugins = sorted({f.plugin for f in files})
+    for plugin in plugins:
+        if plugin not in available_plugins:
+            raise SelectionError(f"unknown plugin {plugin!r}: the source has {', '.join(available_plugins)}")
+    chosen = [f for f in files if f.plugin in plugins]
+    if metrics:
+        available_metrics = {f.metric for f in chosen}
+        unknown = [m for m in metrics if m not in available_metrics]
+        if unknown:
+            raise SelectionError(
+                f"unknown metric(s) {', '.join(unknown)} in plugins {', '.join(plugins)}"
+            )
+        chosen = [f for f in chosen if f.metric in set(metrics) or f.plugin == NAGIOS_PLUGIN]
+    if start is not None:
+        chosen = [f for f in chosen if f.year_month >= _month_of(start)]
+    if end is not None:
+        # ``end`` is exclusive: a range ending at 00:00 of a month's first day
+        # does not need that month.
+        last = end - pd.Timedelta(1, "ns")
+        chosen = [f for f in chosen if f.year_month <= _month_of(last)]
+    if not chosen:
+        raise SelectionError("no file of the selected plugins and metrics falls in the requested time range")
+    return chosen
+
+
+def _normalise_timestamp(column: pa.ChunkedArray | pa.Array, path: Path, source: SourceWindows) -> pa.Array:
+    """Return timestamps as ``timestamp[ns, UTC]`` (see module notes)."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is None:
+            source.count("files_with_naive_timestamps_assumed_utc")
+            return pc.cast(column, pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
+        return pc.cast(column, pa.timestamp("ns", tz="UTC"))
+    if pa.types.is_integer(kind):
+        values = pc.cast(column, pa.int64())
+        magnitude = pc.max(pc.abs(values)).as_py() or 0
+        scale = 1 if magnitude > 1e17 else 1_000 if magnitude > 1e14 else 1_000_000 if magnitude > 1e11 else 1_000_000_000
+        source.count("files_with_integer_timestamps")
+        return pc.multiply(values, pa.scalar(scale, pa.int64())).cast(pa.timestamp("ns", tz="UTC"))
+    raise SchemaError(f"{path}: column 'timestamp' has type {kind}, expected a timestamp")
+
+
+def _node_strings(column) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, pa.string()) if not isinstance(column, pa.ChunkedArray) else column.cast(pa.string())
+    elif not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    return column
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _require(schema: pa.Schema, columns: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise SchemaError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(schema.names)})")
+
+
+def _batches(parquet: pq.ParquetFile, columns: list[str], path: Path):
+    try:
+        yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptFileError(f"{path}: corrupt or truncated Parquet ({exc})") from exc
+
+
+def _filter(table: pa.Table, nodes: set[str] | None, start_ns, end_ns) -> pa.Table:
+    mask = None
+    if nodes is not None:
+        mask = pc.is_in(table["node"], value_set=pa.array(sorted(nodes), pa.string()))
+    ts = pc.cast(table["timestamp"], pa.int64())
+    if start_ns is not None:
+        cond = pc.greater_equal(ts, pa.scalar(start_ns, pa.int64()))
+        mask = cond if mask is None else pc.and_(mask, cond)
+    if end_ns is not None:
+        cond = pc.less(ts, pa.scalar(end_ns, pa.int64()))
+        mask = cond if mask is None else pc.and_(mask, cond)
+    return table if mask is None else table.filter(mask)
+
+
+def _read_metric_file(
+    item: RawFile, nodes: set[str] | None, start_ns, end_ns, length_ns: int, source: SourceWindows
+) -> list[pd.DataFrame] | None:
+    """Partial statistics of one metric file; None if the metric is not numeric."""
+    parquet = _open(item.path)
+    schema = parquet.schema_arrow
+    _require(schema, ("timestamp", "value", "node"), item.path)
+    value_type = schema.field("value").type
+    if pa.types.is_dictionary(value_type):
+        value_type = value_type.value_type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type) or pa.types.is_boolean(value_type)):
+        return None
+    partials = []
+    for batch in _batches(parquet, ["timestamp", "value", "node"], item.path):
+        table = pa.table(
+            {
+                "node": _node_strings(batch.column("node")),
+                "timestamp": _normalise_timestamp(batch.column("timestamp"), item.path, source),
+                "value": pc.cast(batch.column("value"), pa.float64()),
+            }
+        )
+        table = _filter(table, nodes, start_ns, end_ns)
+        usable = pc.fill_null(pc.is_finite(table["value"]), False)
+        bad = table.num_rows - (pc.sum(usable).as_py() or 0)
+        if bad:
+            source.count("null_or_nonfinite_readings_dropped", bad)
+        table = table.filter(usable)
+        partials.append(partial_stats(table, length_ns))
+    return partials
+
+
+def _read_nagios(
+    files: list[RawFile], nodes: set[str] | None, start_ns, end_ns, length_ns: int,
+    source: SourceWindows, n_compute_nodes: int, show_progress: bool,
+) -> None:
+    partials = []
+    dropped_rows = 0
+    dropped_hosts: set[str] = set()
+    for item in progress_bar(files, desc="nagios", disable=not show_progress):
+        parquet = _open(item.path)
+        schema = parquet.schema_arrow
+        _require(schema, ("timestamp", "value", "node"), item.path)
+        columns = ["timestamp", "value", "node"] + (["nagiosdrained"] if "nagiosdrained" in schema.names else [])
+        if "nagiosdrained" not in schema.names:
+            source.count("nagios_files_without_nagiosdrained")
+        for batch in _batches(parquet, columns, item.path):
+            node = _node_strings(batch.column("node"))
+            node_int = pc.cast(pc.if_else(pc.match_substring_regex(node, r"^\d+$"), node, pa.scalar("-1")), pa.int64())
+            compute = pc.and_(pc.greater_equal(node_int, 0), pc.less(node_int, n_compute_nodes))
+            not_compute = pc.invert(compute)
+            if pc.any(not_compute).as_py():
+                dropped_rows += pc.sum(not_compute).as_py()
+                dropped_hosts.update(pc.unique(pc.filter(node, not_compute)).to_pylist())
+            value = pc.cast(batch.column("value"), pa.float64())
+            if "nagiosdrained" in columns:
+                drained = pc.cast(pc.cast(batch.column("nagiosdrained"), pa.string()), pa.float64())
+            else:
+                drained = pa.nulls(batch.num_rows, pa.float64())
+            table = pa.table(
+                {
+                    "node": node,
+                    "timestamp": _normalise_timestamp(batch.column("timestamp"), item.path, source),
+                    "value": value,
+                    "drained": drained,
+                }
+            ).filter(compute)
+            table = _filter(table, nodes, start_ns, end_ns)
+            if table.num_rows == 0:
+                continue
+            ts = pc.cast(table["timestamp"], pa.int64())
+            window = pc.multiply(pc.divide(ts, pa.scalar(length_ns, pa.int64())), pa.scalar(length_ns, pa.int64()))
+            value = table["value"]
+            keyed = pa.table(
+                {
+                    "node": table["node"],
+                    "window": window,
+                    "state": value,
+                    "warning": pc.cast(pc.equal(value, 1.0), pa.float64()),
+                    "critical": pc.cast(pc.equal(value, 2.0), pa.float64()),
+                    "unknown": pc.cast(pc.equal(value, 3.0), pa.float64()),
+                    "drained": table["drained"],
+                }
+            )
+            grouped = keyed.group_by(["node", "window"]).aggregate(
+                [("state", "max"), ("warning", "sum"), ("critical", "sum"), ("unknown", "sum"), ("drained", "max")]
+            )
+            partials.append(grouped.to_pandas())
+    if dropped_rows:
+        source.count("nagios_rows_of_non_compute_hosts_dropped", dropped_rows)
+        source.notes.append(
+            f"dropped {dropped_rows} Nagios rows of {len(dropped_hosts)} non-compute host(s) "
+            f"(ids outside 0..{n_compute_nodes - 1})"
+        )
+    if not partials:
+        return
+    frame = pd.concat(partials, ignore_index=True)
+    frame = frame.groupby(["node", "window"], sort=True).agg(
+        {"state_max": "max", "warning_sum": "sum", "critical_sum": "sum", "unknown_sum": "sum", "drained_max": "max"}
+    )
+    for node, rows in frame.groupby(level="node", sort=False):
+        rows = rows.droplevel("node")
+        source.nagios[str(node)] = nagios_frame(
+            rows.index.to_numpy(), rows["state_max"], rows["warning_sum"], rows["critical_sum"],
+            rows["unknown_sum"], rows["drained_max"],
+        )
+
+
+def read_raw(
+    root: str | Path,
+    *,
+    window: str = "15min",
+    plugins: list[str] | tuple[str, ...] | None = None,
+    metrics: list[str] | None = None,
+    nodes: list[str] | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    labels: bool = True,
+    n_compute_nodes: int = N_COMPUTE_NODES,
+    show_progress: bool = False,
+) -> SourceWindows:
+    """Read a raw M100 release tree into window statistics.
+
+    Args:
+        root: The folder holding ``year_month=*`` folders (one or more months).
+        window: Window length (pandas offset string).
+        plugins: Telemetry plugins to read (``ipmi_pub``, ``ganglia_pub``);
+            when None, those of :data:`DEFAULT_PLUGINS` that the tree has.
+        metrics: Metric names to read; all numeric metrics when None.
+        nodes: Node ids to keep; all compute nodes when None.
+        start: Inclusive start of the time range (UTC if tz-naive).
+        end: Exclusive end of the time range.
+        labels: Read ``nagios_pub`` for labels.
+        n_compute_nodes: Nagios rows of ids at or above this are not compute nodes.
+        show_progress: Show a progress bar per file.
+
+    Returns:
+        The window statistics of every selected metric and node.
+
+    Raises:
+        SourceNotFoundError, SelectionError, SchemaError, CorruptFileError:
+            On a missing tree, an unknown selection, or an unreadable file;
+            each message names the path, plugin, metric or column.
+    """
+    length_ns = window_ns(window)
+    start_ts = _utc(start)
+    end_ts = _utc(end)
+    if start_ts is not None and end_ts is not None and end_ts <= start_ts:
+        raise SelectionError(f"empty time range: end {end_ts} is not after start {start_ts}")
+    files = scan_raw(root)
+    if plugins is None:
+        present = {f.plugin for f in files}
+        plugins = tuple(p for p in DEFAULT_PLUGINS if p in present)
+        if not plugins:
+            raise SelectionError(f"{root}: none of the telemetry plugins {', '.join(DEFAULT_PLUGINS)} is present")
+    for plugin in plugins:
+        if plugin not in NODE_PLUGINS:
+            raise SelectionError(f"plugin {plugin!r} is not a per-node telemetry plugin; use {', '.join(NODE_PLUGINS)}")
+    wanted = list(plugins) + ([NAGIOS_PLUGIN] if labels else [])
+    if labels and NAGIOS_PLUGIN not in {f.plugin for f in files}:
+        raise SelectionError(f"{root}: no {NAGIOS_PLUGIN} folder, so no labels; pass labels=False (--no-labels) to read telemetry only")
+    chosen = select_files(files, wanted, metrics, start_ts, end_ts)
+    node_set = {str(n) for n in nodes} if nodes else None
+    start_ns = None if start_ts is None else start_ts.value
+    end_ns = None if end_ts is None else end_ts.value
+    source = SourceWindows(source=str(root), format="raw", window=str(window), sample_counts=True)
+
+    by_metric: dict[tuple[str, str], list[RawFile]] = defaultdict(list)
+    for item in chosen:
+        by_metric[(item.plugin, item.metric)].append(item)
+    months_without = sorted(
+        {f.year_month for f in chosen} - {f.year_month for f in chosen if f.plugin in plugins}
+    )
+    if months_without:
+        source.notes.append(f"month(s) {', '.join(months_without)} have no telemetry of {', '.join(plugins)}")
+
+    skipped_strings = []
+    telemetry = [(key, items) for key, items in by_metric.items() if key[0] != NAGIOS_PLUGIN]
+    for (plugin, metric), items in progress_bar(telemetry, desc="metrics", disable=not show_progress):
+        partials: list[pd.DataFrame] = []
+        numeric = True
+        for item in items:
+            part = _read_metric_file(item, node_set, start_ns, end_ns, length_ns, source)
+            if part is None:
+                numeric = False
+                break
+            partials.extend(part)
+        if not numeric:
+            skipped_strings.append(metric)
+            continue
+        source.add_metric(metric, plugin, finalize(combine_partials(partials)))
+    if skipped_strings:
+        source.count("string_metrics_skipped", len(skipped_strings))
+        source.notes.append(f"skipped {len(skipped_strings)} non-numeric metric(s): {', '.join(sorted(skipped_strings))}")
+    if source.counts.get("null_or_nonfinite_readings_dropped"):
+        source.notes.append(f"dropped {source.counts['null_or_nonfinite_readings_dropped']} null/NaN/inf readings")
+    if source.counts.get("files_with_naive_timestamps_assumed_utc"):
+        source.notes.append(
+            f"{source.counts['files_with_naive_timestamps_assumed_utc']} file batch(es) had tz-naive timestamps, taken as UTC"
+        )
+    if labels:
+        _read_nagios(by_metric.get((NAGIOS_PLUGIN, "state"), []), node_set, start_ns, end_ns, length_ns,
+                     source, n_compute_nodes, show_progress)
+    if node_set is not None:
+        absent = sort_nodes(node_set - set(source.nodes))
+        if absent:
+            raise SelectionError(f"node(s) {', '.join(absent)} not found in {root} for the selected range")
+    if not source.metrics:
+        raise SelectionError(f"{root}: no numeric telemetry for the selected plugins, metrics, nodes and range")
+    return source
+
+
+def _utc(value) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+__all__ = ["DEFAULT_PLUGINS", "N_COMPUTE_NODES", "RawFile", "read_raw", "scan_raw", "select_files"]
