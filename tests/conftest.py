@@ -24,11 +24,17 @@ def write_raw_file(
     plugin: str,
     metric: str,
     rows: pd.DataFrame,
-    value_type: pa.DataType = pa.float64(),
+    value_type: pa.DataType | None = None,
     name: str = "a_0.parquet",
-    timestamp_type: pa.DataType = pa.timestamp("ms", tz="UTC"),
+    timestamp_type: pa.DataType | None = None,
 ) -> Path:
-    """Write one raw-release file (``timestamp, value, node`` [+ nagios columns])."""
+    """Write one raw-release file (``timestamp, value, node`` [+ nagios columns]).
+
+    ``value_type`` defaults to float64 and ``timestamp_type`` to the release's
+    ``timestamp[ms, tz=UTC]``.
+    """
+    value_type = value_type or pa.float64()
+    timestamp_type = timestamp_type or pa.timestamp("ms", tz="UTC")
     folder = root / f"year_month={year_month}" / f"plugin={plugin}" / f"metric={metric}"
     folder.mkdir(parents=True, exist_ok=True)
     columns = {
@@ -115,8 +121,8 @@ def real_sample() -> Path:
 
 def worker_binaries() -> list[int]:
     """PIDs of running TFF worker_binary processes."""
-    out = subprocess.run(["pgrep", "-x", "worker_binary"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-x", "worker_binary"], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split()]
 
 
-__all__ = ["REAL_SAMPLE", "nagios_rows", "readings", "worker_binaries", "write_raw_file", "np"]
+__all__ = ["REAL_SAMPLE", "nagios_rows", "np", "readings", "worker_binaries", "write_raw_file"]

@@ -8,4 +8,4 @@ from .dataset import BuildOptions, ProcessedDataset, load_dataset
 from .labels import LABEL_RULES
 from .prepare import FORMATS, prepare, read_source
 
-__all__ = ["BuildOptions", "FORMATS", "LABEL_RULES", "ProcessedDataset", "load_dataset", "prepare", "read_source"]
+__all__ = ["FORMATS", "LABEL_RULES", "BuildOptions", "ProcessedDataset", "load_dataset", "prepare", "read_source"]

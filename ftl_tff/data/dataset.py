@@ -200,7 +200,7 @@ def build_frames(source: SourceWindows, options: BuildOptions) -> tuple[dict[str
             raise EmptyNodeError(f"node {node}: no window left after the empty-window and unlabelled policies")
         features = frame[feature_columns]
         counts.update(
-            windows=int(len(frame)),
+            windows=len(frame),
             anomalous_windows=int(frame["label"].sum()),
             missing_cells=int(features.isna().to_numpy().sum()),
             windows_with_missing=int(features.isna().any(axis=1).sum()),
@@ -222,7 +222,7 @@ def _coverage_order(name: str) -> tuple[int, str]:
 def write_dataset(
     out: str | Path, frames: dict[str, pd.DataFrame], info: dict[str, Any], source: SourceWindows,
     options: BuildOptions,
-) -> "ProcessedDataset":
+) -> ProcessedDataset:
     """Write frames and manifest to ``out`` (created; an existing dataset is replaced)."""
     out = Path(out)
     nodes_dir = out / NODES_DIR

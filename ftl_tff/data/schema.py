@@ -45,7 +45,7 @@ _CORE_TEMP = re.compile(r"^(p\d+)_core\d+_temp$")
 
 def plugin_short_name(plugin: str) -> str:
     """``ipmi_pub`` -> ``ipmi``: the prefix used in coverage feature names."""
-    return plugin[:-4] if plugin.endswith("_pub") else plugin
+    return plugin.removesuffix("_pub")
 
 
 def pool_core_temperatures(source: SourceWindows) -> int:

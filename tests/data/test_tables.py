@@ -9,7 +9,13 @@ import pytest
 from ftl_tff.data import prepare
 from ftl_tff.data.aggregated import read_aggregated
 from ftl_tff.data.wide import read_wide
-from ftl_tff.errors import ConfigError, CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
+from ftl_tff.errors import (
+    ConfigError,
+    CorruptFileError,
+    SchemaError,
+    SelectionError,
+    SourceNotFoundError,
+)
 
 GRID = pd.date_range("2022-09-01", periods=6, freq="15min", tz="UTC")
 

@@ -7,7 +7,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ftl_tff.data.windows import STATS, combine_partials, finalize, partial_stats, pool_metrics, window_ns
+from ftl_tff.data.windows import (
+    STATS,
+    combine_partials,
+    finalize,
+    partial_stats,
+    pool_metrics,
+    window_ns,
+)
 from ftl_tff.errors import ConfigError
 
 MIN15 = window_ns("15min")
