@@ -128,12 +128,12 @@ def _node_table(source: SourceWindows, node: str, kept: dict[str, tuple[str, ...
     return windows, columns, coverage, has_telemetry, nagios
 
 
-def build_frames(source: SourceWindows, options: BuildOptions) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Turn window statistics into one labelled frame per node.
+def build_tables(source: SourceWindows, options: BuildOptions) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """Turn window statistics into one labelled table per node.
 
     Returns:
-        ``(frames, info)``: frames indexed by ``window_start`` (UTC) holding
-        the shared feature columns, ``label`` and the ``nagios_*`` columns;
+        ``(tables, info)``: per node an Arrow table with ``window_start``
+        (UTC), the shared feature columns, ``label`` and the ``nagios_*`` columns;
         ``info`` with the feature list and per-node counters for the manifest.
     """
     options.validate()
@@ -165,54 +165,50 @@ def build_frames(source: SourceWindows, options: BuildOptions) -> tuple[dict[str
     coverage_names = sorted({name for t in tables.values() for name in t[2]}, key=_coverage_order)
     feature_columns = shared + coverage_names
 
-    frames = {}
+    out_tables = {}
     for node, (windows, columns, coverage, has_telemetry, nagios) in tables.items():
+        n_windows = len(windows)
+        features = [columns.get(c, np.full(n_windows, np.nan, dtype=np.float32)) for c in shared]
+        features += [coverage.get(name, np.zeros(n_windows)).astype(np.float32) for name in coverage_names]
         index = pd.DatetimeIndex(pd.to_datetime(windows, utc=True), name="window_start")
-        data = {}
-        for column in shared:
-            data[column] = columns.get(column, np.full(len(windows), np.nan, dtype=np.float32))
-        for name in coverage_names:
-            data[name] = coverage.get(name, np.zeros(len(windows))).astype(np.float32)
-        frame = pd.DataFrame(data, index=index)
         summary = (
             nagios.reindex(windows) if nagios is not None
             else pd.DataFrame(np.nan, index=pd.Index(windows), columns=list(NAGIOS_COLUMNS))
         )
         summary.index = index
         labelled = summary["nagios_state_max"].notna().to_numpy()
-        positive = rule_positive(summary, options.label_rule)
-        positive = anticipate(positive, length, options.horizon)
-        counts = {
-            "windows_without_telemetry": int((~has_telemetry).sum()),
-            "windows_without_label": int((~labelled).sum()),
-        }
-        keep = np.ones(len(frame), dtype=bool)
+        positive = anticipate(rule_positive(summary, options.label_rule), length, options.horizon)
+        keep = np.ones(n_windows, dtype=bool)
         if options.empty_windows == "drop":
             keep &= has_telemetry
         if options.unlabelled == "drop":
             keep &= labelled
-        counts["windows_dropped"] = int((~keep).sum())
-        frame["label"] = positive.fillna(0.0).astype(np.int8).to_numpy()
-        for column in NAGIOS_COLUMNS:
-            frame[column] = summary[column].astype(np.float32).to_numpy()
-        frame = frame[keep]
-        if frame.empty:
+        if not keep.any():
             raise EmptyNodeError(f"node {node}: no window left after the empty-window and unlabelled policies")
-        features = frame[feature_columns]
-        counts.update(
-            windows=len(frame),
-            anomalous_windows=int(frame["label"].sum()),
-            missing_cells=int(features.isna().to_numpy().sum()),
-            windows_with_missing=int(features.isna().any(axis=1).sum()),
-            first_window=frame.index[0].isoformat(),
-            last_window=frame.index[-1].isoformat(),
-            metrics=sum(1 for m in source.metrics if node in source.metrics[m]),
-        )
+        label = positive.fillna(0.0).to_numpy().astype(np.int8)[keep]
+        features = [column[keep] for column in features]
+        missing = [np.isnan(column) for column in features]
+        kept_index = index[keep]
+        counts = {
+            "windows_without_telemetry": int((~has_telemetry).sum()),
+            "windows_without_label": int((~labelled).sum()),
+            "windows_dropped": int((~keep).sum()),
+            "windows": int(keep.sum()),
+            "anomalous_windows": int(label.sum()),
+            "missing_cells": int(sum(int(m.sum()) for m in missing)),
+            "windows_with_missing": int(np.logical_or.reduce(missing).sum()) if missing else 0,
+            "first_window": kept_index[0].isoformat(),
+            "last_window": kept_index[-1].isoformat(),
+            "metrics": sum(1 for m in source.metrics if node in source.metrics[m]),
+        }
         counts["columns_dropped_by_alignment" if options.align == "intersection" else "columns_absent"] = differences[node]
-        frames[node] = frame
+        arrays = [pa.array(kept_index), *features, label,
+                  *(summary[c].to_numpy(np.float32)[keep] for c in NAGIOS_COLUMNS)]
+        names = ["window_start", *feature_columns, "label", *NAGIOS_COLUMNS]
+        out_tables[node] = pa.table(arrays, names=names)
         node_info[node] = counts
     info = {"feature_columns": feature_columns, "nodes": node_info, "skipped_nodes": skipped_nodes}
-    return frames, info
+    return out_tables, info
 
 
 def _coverage_order(name: str) -> tuple[int, str]:
@@ -220,19 +216,18 @@ def _coverage_order(name: str) -> tuple[int, str]:
 
 
 def write_dataset(
-    out: str | Path, frames: dict[str, pd.DataFrame], info: dict[str, Any], source: SourceWindows,
+    out: str | Path, tables: dict[str, pa.Table], info: dict[str, Any], source: SourceWindows,
     options: BuildOptions,
 ) -> ProcessedDataset:
-    """Write frames and manifest to ``out`` (created; an existing dataset is replaced)."""
+    """Write node tables and manifest to ``out`` (created; an existing dataset is replaced)."""
     out = Path(out)
     nodes_dir = out / NODES_DIR
     nodes_dir.mkdir(parents=True, exist_ok=True)
     for stale in nodes_dir.glob("*.parquet"):
         stale.unlink()
-    for node, frame in frames.items():
+    for node, table in tables.items():
         if not _SAFE_NODE.match(node):
             raise SchemaError(f"node id {node!r} cannot be used as a file name")
-        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
         pq.write_table(table, nodes_dir / f"{node}.parquet", compression="zstd")
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -254,7 +249,7 @@ def write_dataset(
         "feature_columns": info["feature_columns"],
         "label_columns": ["label", *NAGIOS_COLUMNS],
         "metric_plugins": {m: source.metric_plugins[m] for m in sorted(source.metric_plugins)},
-        "nodes": {node: info["nodes"][node] for node in sort_nodes(frames)},
+        "nodes": {node: info["nodes"][node] for node in sort_nodes(tables)},
         "skipped_nodes": info["skipped_nodes"],
         "notes": list(source.notes),
         "counts": dict(sorted(source.counts.items())),

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .aggregated import read_aggregated
-from .dataset import BuildOptions, ProcessedDataset, build_frames, write_dataset
+from .dataset import BuildOptions, ProcessedDataset, build_tables, write_dataset
 from .raw import read_raw
 from .source import SourceWindows
 from .wide import read_wide
@@ -105,5 +105,5 @@ def prepare(
         raise ConfigError("the aggregated release has no nagiosdrained column: the 'drained' rule needs raw or wide data")
     windows = read_source(source, format, window=window, plugins=plugins, metrics=metrics, nodes=nodes,
                           start=start, end=end, show_progress=show_progress)
-    frames, info = build_frames(windows, options)
-    return write_dataset(out, frames, info, windows, options)
+    tables, info = build_tables(windows, options)
+    return write_dataset(out, tables, info, windows, options)

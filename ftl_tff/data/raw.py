@@ -149,6 +149,15 @@ def _normalise_timestamp(column: pa.ChunkedArray | pa.Array, path: Path, source:
     raise SchemaError(f"{path}: column 'timestamp' has type {kind}, expected a timestamp")
 
 
+def _node_dictionary(column) -> pa.Array:
+    """Node ids as a dictionary array of strings (the release's own encoding)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+        return column
+    return pc.dictionary_encode(_node_strings(column))
+
+
 def _node_strings(column) -> pa.Array:
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, pa.string()) if not isinstance(column, pa.ChunkedArray) else column.cast(pa.string())
@@ -180,7 +189,13 @@ def _batches(parquet: pq.ParquetFile, columns: list[str], path: Path):
 def _filter(table: pa.Table, nodes: set[str] | None, start_ns, end_ns) -> pa.Table:
     mask = None
     if nodes is not None:
-        mask = pc.is_in(table["node"], value_set=pa.array(sorted(nodes), pa.string()))
+        node = table["node"].combine_chunks()
+        if pa.types.is_dictionary(node.type):
+            # Test the few dictionary entries, then spread the answer to rows.
+            wanted = pc.is_in(pc.cast(node.dictionary, pa.string()), value_set=pa.array(sorted(nodes), pa.string()))
+            mask = pc.fill_null(wanted.take(node.indices), False)
+        else:
+            mask = pc.is_in(node, value_set=pa.array(sorted(nodes), pa.string()))
     ts = pc.cast(table["timestamp"], pa.int64())
     if start_ns is not None:
         cond = pc.greater_equal(ts, pa.scalar(start_ns, pa.int64()))
@@ -207,7 +222,7 @@ def _read_metric_file(
     for batch in _batches(parquet, ["timestamp", "value", "node"], item.path):
         table = pa.table(
             {
-                "node": _node_strings(batch.column("node")),
+                "node": _node_dictionary(batch.column("node")),
                 "timestamp": _normalise_timestamp(batch.column("timestamp"), item.path, source),
                 "value": pc.cast(batch.column("value"), pa.float64()),
             }

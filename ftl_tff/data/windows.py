@@ -52,88 +52,106 @@ def window_ns(window: str | pd.Timedelta) -> int:
     return ns
 
 
-def partial_stats(table: pa.Table, window_length_ns: int) -> pd.DataFrame:
+_PARTIAL_SCHEMA = pa.schema(
+    [("node", pa.string()), ("window", pa.int64()), ("n", pa.int64()), ("mean", pa.float64()),
+     ("m2", pa.float64()), ("min", pa.float64()), ("max", pa.float64())]
+)
+
+
+_NODE_BITS = 20  # dictionary index bits in the packed (window, node) key
+
+
+def partial_stats(table: pa.Table, window_length_ns: int) -> pa.Table:
     """Reduce readings to partial statistics per (node, window).
 
+    The grouping key packs the window number and the node's dictionary index
+    into one int64, and the second moment is accumulated around a per-piece
+    shift (the piece's first reading), so that one hash aggregation with
+    cheap kernels (count, sum, min/max) does all the work.
+
     Args:
-        table: Columns ``node`` (string), ``timestamp`` (``timestamp[ns, UTC]``)
-            and ``value`` (float64). Null values are ignored.
+        table: Columns ``node`` (string or dictionary of strings),
+            ``timestamp`` (``timestamp[ns, UTC]`` or int64 ns) and ``value``
+            (float64). Null values are ignored.
         window_length_ns: Window length in nanoseconds.
 
     Returns:
-        A DataFrame with columns ``node, window, n, mean, m2, min, max`` where
-        ``window`` is the window start in nanoseconds since the epoch.
+        A table with columns ``node, window, n, mean, m2, min, max`` (one row
+        per key, in no particular order) where ``window`` is the window start
+        in nanoseconds since the epoch.
     """
     table = table.filter(pc.is_valid(table["value"]))
     if table.num_rows == 0:
-        return _empty_partials()
-    ts = pc.cast(table["timestamp"], pa.int64())
-    # Floor division towards the epoch; telemetry predates no epoch.
-    window = pc.multiply(pc.divide(ts, pa.scalar(window_length_ns, pa.int64())),
-                         pa.scalar(window_length_ns, pa.int64()))
-    keyed = pa.table({"node": table["node"], "window": window, "value": table["value"]})
-    grouped = keyed.group_by(["node", "window"], use_threads=True).aggregate(
-        [
-            ("value", "count"),
-            ("value", "mean"),
-            ("value", "variance", pc.VarianceOptions(ddof=0)),
-            ("value", "min"),
-            ("value", "max"),
-        ]
+        return _PARTIAL_SCHEMA.empty_table()
+    node = table["node"].combine_chunks()
+    if not pa.types.is_dictionary(node.type):
+        node = pc.dictionary_encode(pc.cast(node, pa.string()))
+    dictionary = pc.cast(node.dictionary, pa.string())
+    if len(dictionary) >= 1 << _NODE_BITS:
+        raise ValueError(f"too many distinct nodes in one piece: {len(dictionary)}")
+    length = pa.scalar(window_length_ns, pa.int64())
+    window_number = pc.divide(pc.cast(table["timestamp"], pa.int64()), length)
+    key = pc.bit_wise_or(pc.shift_left(window_number, _NODE_BITS), pc.cast(node.indices, pa.int64()))
+    value = table["value"]
+    shift = float(value[0].as_py())
+    shifted = pc.subtract(value, shift)
+    grouped = pa.table({"key": key, "v": shifted, "v2": pc.multiply(shifted, shifted)}).group_by("key").aggregate(
+        [("v", "count"), ("v", "sum"), ("v2", "sum"), ("v", "min_max")]
     )
-    n = grouped["value_count"].to_numpy().astype(np.int64)
-    return pd.DataFrame(
-        {
-            "node": grouped["node"].to_numpy(zero_copy_only=False).astype(object),
-            "window": grouped["window"].to_numpy(),
-            "n": n,
-            "mean": grouped["value_mean"].to_numpy(),
-            "m2": grouped["value_variance"].to_numpy() * n,
-            "min": grouped["value_min"].to_numpy().astype(np.float64),
-            "max": grouped["value_max"].to_numpy().astype(np.float64),
-        }
-    )
-
-
-def _empty_partials() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "node": pd.Series(dtype=object),
-            "window": pd.Series(dtype=np.int64),
-            "n": pd.Series(dtype=np.int64),
-            "mean": pd.Series(dtype=np.float64),
-            "m2": pd.Series(dtype=np.float64),
-            "min": pd.Series(dtype=np.float64),
-            "max": pd.Series(dtype=np.float64),
-        }
+    keys = grouped["key"].to_numpy()
+    n = grouped["v_count"].to_numpy().astype(np.int64)
+    total = grouped["v_sum"].to_numpy()
+    extremes = grouped["v_min_max"].combine_chunks()
+    m2 = np.maximum(grouped["v2_sum"].to_numpy() - total * total / n, 0.0)
+    return pa.table(
+        [dictionary.take(pa.array(keys & ((1 << _NODE_BITS) - 1))), (keys >> _NODE_BITS) * window_length_ns, n,
+         shift + total / n, m2, extremes.field("min").to_numpy() + shift, extremes.field("max").to_numpy() + shift],
+        schema=_PARTIAL_SCHEMA,
     )
 
 
-def combine_partials(partials: list[pd.DataFrame], keys: tuple[str, ...] = ("node", "window")) -> pd.DataFrame:
+def _as_partial_table(partial: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(partial, pd.DataFrame):
+        partial = pa.Table.from_pandas(partial, preserve_index=False)
+    return partial.select(list(_PARTIAL_COLUMNS)).cast(_PARTIAL_SCHEMA)
+
+
+def combine_partials(partials: list[pa.Table | pd.DataFrame]) -> pa.Table:
     """Merge partial statistics that may share keys (Chan's parallel formula).
 
     Args:
-        partials: Frames as returned by :func:`partial_stats`.
-        keys: The grouping columns.
+        partials: Tables (or DataFrames) as returned by :func:`partial_stats`.
 
     Returns:
-        One partial-statistics frame with unique keys, sorted by ``keys``.
+        One partial-statistics table with unique ``(node, window)`` keys,
+        sorted by node then window.
     """
-    partials = [p for p in partials if len(p)]
-    if not partials:
-        return _empty_partials()
-    frame = pd.concat(partials, ignore_index=True) if len(partials) > 1 else partials[0]
-    if not frame.duplicated(list(keys)).any():
-        return frame.sort_values(list(keys), ignore_index=True)
-    frame = frame.assign(weighted=frame["mean"] * frame["n"])
-    grouped = frame.groupby(list(keys), sort=True)
-    n = grouped["n"].sum()
-    mean = grouped["weighted"].sum() / n
-    # M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2)
-    deviation = frame["n"] * (frame["mean"] - mean.reindex(pd.MultiIndex.from_frame(frame[list(keys)])).to_numpy()) ** 2
-    m2 = grouped["m2"].sum() + deviation.groupby([frame[k] for k in keys]).sum()
-    out = pd.DataFrame({"n": n, "mean": mean, "m2": m2, "min": grouped["min"].min(), "max": grouped["max"].max()})
-    return out.reset_index()
+    tables = [t for t in (_as_partial_table(p) for p in partials) if t.num_rows]
+    if not tables:
+        return _PARTIAL_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    table = table.sort_by([("node", "ascending"), ("window", "ascending")])
+    if table.num_rows < 2:
+        return table
+    node = table["node"].combine_chunks()
+    window = table["window"].to_numpy()
+    same_node = pc.equal(node.slice(1), node.slice(0, len(node) - 1)).to_numpy(zero_copy_only=False)
+    duplicate = same_node & (window[1:] == window[:-1])
+    if not duplicate.any():
+        return table
+    starts = np.flatnonzero(np.concatenate([[True], ~duplicate]))
+    group = np.cumsum(np.concatenate([[True], ~duplicate])) - 1
+    n = table["n"].to_numpy()
+    mean = table["mean"].to_numpy()
+    total = np.add.reduceat(n, starts)
+    group_mean = np.add.reduceat(n * mean, starts) / total
+    # M2 = sum(M2_i) + sum(n_i * (mean_i - mean)^2): no large-offset cancellation.
+    m2 = np.add.reduceat(table["m2"].to_numpy() + n * (mean - group_mean[group]) ** 2, starts)
+    return pa.table(
+        [node.take(pa.array(starts)), window[starts], total, group_mean, m2,
+         np.minimum.reduceat(table["min"].to_numpy(), starts), np.maximum.reduceat(table["max"].to_numpy(), starts)],
+        schema=_PARTIAL_SCHEMA,
+    )
 
 
 @dataclass(frozen=True)
@@ -161,21 +179,25 @@ class WindowStats:
         return getattr(self, stat)
 
 
-def finalize(partials: pd.DataFrame) -> dict[str, WindowStats]:
+def finalize(partials: pa.Table | pd.DataFrame) -> dict[str, WindowStats]:
     """Turn combined partial statistics into per-node :class:`WindowStats`."""
+    table = combine_partials([partials])
     out: dict[str, WindowStats] = {}
-    if partials.empty:
+    if table.num_rows == 0:
         return out
-    partials = partials.sort_values(["node", "window"], ignore_index=True)
-    for node, rows in partials.groupby("node", sort=False):
-        n = rows["n"].to_numpy()
-        out[str(node)] = WindowStats(
-            window=rows["window"].to_numpy(np.int64),
-            count=n.astype(np.int64),
-            avg=rows["mean"].to_numpy(np.float64),
-            std=np.sqrt(np.maximum(rows["m2"].to_numpy(np.float64), 0.0) / n),
-            min=rows["min"].to_numpy(np.float64),
-            max=rows["max"].to_numpy(np.float64),
+    node = table["node"].combine_chunks()
+    window = table["window"].to_numpy()
+    n = table["n"].to_numpy()
+    mean = table["mean"].to_numpy()
+    std = np.sqrt(np.maximum(table["m2"].to_numpy(), 0.0) / n)
+    low = table["min"].to_numpy()
+    high = table["max"].to_numpy()
+    change = np.flatnonzero(~pc.equal(node.slice(1), node.slice(0, len(node) - 1)).to_numpy(zero_copy_only=False)) + 1
+    bounds = np.concatenate([[0], change, [len(node)]])
+    for begin, stop in zip(bounds[:-1], bounds[1:]):
+        out[str(node[int(begin)])] = WindowStats(
+            window=window[begin:stop], count=n[begin:stop], avg=mean[begin:stop], std=std[begin:stop],
+            min=low[begin:stop], max=high[begin:stop],
         )
     return out
 
@@ -187,11 +209,12 @@ def pool_metrics(parts: list[WindowStats]) -> WindowStats:
     exact when counts are sample counts, and an equal-weight pooling when
     each part has one value per window (wide tables).
     """
-    frames = [
-        pd.DataFrame(
-            {"node": "", "window": p.window, "n": p.count, "mean": p.avg,
-             "m2": p.std**2 * p.count, "min": p.min, "max": p.max}
-        )
-        for p in parts
-    ]
-    return finalize(combine_partials(frames))[""]
+    window = np.concatenate([p.window for p in parts])
+    table = pa.table(
+        [pa.array(np.full(len(window), "", dtype=object), pa.string()), window,
+         np.concatenate([p.count for p in parts]), np.concatenate([p.avg for p in parts]),
+         np.concatenate([p.std**2 * p.count for p in parts]), np.concatenate([p.min for p in parts]),
+         np.concatenate([p.max for p in parts])],
+        schema=_PARTIAL_SCHEMA,
+    )
+    return finalize(table)[""]
