@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +39,7 @@ import pyarrow.parquet as pq
 from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
 from .source import SourceWindows, nagios_frame, sort_nodes
-from .windows import combine_partials, finalize, partial_stats, window_ns
+from .windows import combine_partials, finalize, partial_stats_arrays, window_ns, window_numbers
 
 #: Plugins read by default: hardware sensors and OS/GPU metrics.
 DEFAULT_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
@@ -49,7 +50,7 @@ NODE_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
 #: Marconi100 had 980 compute nodes, ids 0..979.
 N_COMPUTE_NODES = 980
 
-_BATCH_ROWS = 1 << 20
+_BATCH_ROWS = 1 << 21  # rows decoded at a time: bounds memory whatever the file size
 _PART_RE = re.compile(r"^(year_month|plugin|metric)=(.+)$")
 
 
@@ -133,19 +134,19 @@ def select_files(
 
 
 def _normalise_timestamp(column: pa.ChunkedArray | pa.Array, path: Path, source: SourceWindows) -> pa.Array:
-    """Return timestamps as ``timestamp[ns, UTC]`` (see module notes)."""
+    """Return a UTC timestamp column in its own unit (see module notes)."""
     kind = column.type
     if pa.types.is_timestamp(kind):
         if kind.tz is None:
             source.count("files_with_naive_timestamps_assumed_utc")
-            return pc.cast(column, pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
-        return pc.cast(column, pa.timestamp("ns", tz="UTC"))
+            return pc.cast(column, pa.timestamp(kind.unit, tz="UTC"))
+        return column
     if pa.types.is_integer(kind):
         values = pc.cast(column, pa.int64())
         magnitude = pc.max(pc.abs(values)).as_py() or 0
-        scale = 1 if magnitude > 1e17 else 1_000 if magnitude > 1e14 else 1_000_000 if magnitude > 1e11 else 1_000_000_000
+        unit = "ns" if magnitude > 1e17 else "us" if magnitude > 1e14 else "ms" if magnitude > 1e11 else "s"
         source.count("files_with_integer_timestamps")
-        return pc.multiply(values, pa.scalar(scale, pa.int64())).cast(pa.timestamp("ns", tz="UTC"))
+        return values.cast(pa.timestamp(unit, tz="UTC"))
     raise SchemaError(f"{path}: column 'timestamp' has type {kind}, expected a timestamp")
 
 
@@ -181,34 +182,33 @@ def _require(schema: pa.Schema, columns: tuple[str, ...], path: Path) -> None:
 
 def _batches(parquet: pq.ParquetFile, columns: list[str], path: Path):
     try:
-        yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
+        yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns, use_threads=True)
     except (pa.ArrowException, OSError) as exc:
         raise CorruptFileError(f"{path}: corrupt or truncated Parquet ({exc})") from exc
 
 
-def _filter(table: pa.Table, nodes: set[str] | None, start_ns, end_ns) -> pa.Table:
+def _row_mask(node: pa.DictionaryArray, timestamps: pa.Array, nodes: set[str] | None, start_ns, end_ns):
+    """Rows of the selected nodes and time range (None: every row)."""
     mask = None
     if nodes is not None:
-        node = table["node"].combine_chunks()
-        if pa.types.is_dictionary(node.type):
-            # Test the few dictionary entries, then spread the answer to rows.
-            wanted = pc.is_in(pc.cast(node.dictionary, pa.string()), value_set=pa.array(sorted(nodes), pa.string()))
-            mask = pc.fill_null(wanted.take(node.indices), False)
-        else:
-            mask = pc.is_in(node, value_set=pa.array(sorted(nodes), pa.string()))
-    ts = pc.cast(table["timestamp"], pa.int64())
-    if start_ns is not None:
-        cond = pc.greater_equal(ts, pa.scalar(start_ns, pa.int64()))
-        mask = cond if mask is None else pc.and_(mask, cond)
-    if end_ns is not None:
-        cond = pc.less(ts, pa.scalar(end_ns, pa.int64()))
-        mask = cond if mask is None else pc.and_(mask, cond)
-    return table if mask is None else table.filter(mask)
+        # Test the few dictionary entries, then spread the answer to the rows.
+        wanted = pc.is_in(pc.cast(node.dictionary, pa.string()), value_set=pa.array(sorted(nodes), pa.string()))
+        mask = np.asarray(wanted.to_numpy(zero_copy_only=False), dtype=bool)[node.indices.to_numpy(zero_copy_only=False)]
+    if start_ns is not None or end_ns is not None:
+        per = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[timestamps.type.unit]
+        ticks = pc.cast(timestamps, pa.int64()).to_numpy(zero_copy_only=False)
+        in_range = np.ones(len(ticks), dtype=bool)
+        if start_ns is not None:
+            in_range &= ticks >= -(-start_ns // per)
+        if end_ns is not None:
+            in_range &= ticks < -(-end_ns // per)
+        mask = in_range if mask is None else mask & in_range
+    return mask
 
 
 def _read_metric_file(
     item: RawFile, nodes: set[str] | None, start_ns, end_ns, length_ns: int, source: SourceWindows
-) -> list[pd.DataFrame] | None:
+) -> list[pa.Table] | None:
     """Partial statistics of one metric file; None if the metric is not numeric."""
     parquet = _open(item.path)
     schema = parquet.schema_arrow
@@ -220,20 +220,25 @@ def _read_metric_file(
         return None
     partials = []
     for batch in _batches(parquet, ["timestamp", "value", "node"], item.path):
-        table = pa.table(
-            {
-                "node": _node_dictionary(batch.column("node")),
-                "timestamp": _normalise_timestamp(batch.column("timestamp"), item.path, source),
-                "value": pc.cast(batch.column("value"), pa.float64()),
-            }
+        node = _node_dictionary(batch.column("node"))
+        timestamps = _normalise_timestamp(batch.column("timestamp"), item.path, source)
+        raw_values = batch.column("value")
+        value = pc.cast(raw_values, pa.float64()).to_numpy(zero_copy_only=False)
+        usable = _row_mask(node, timestamps, nodes, start_ns, end_ns)
+        if raw_values.null_count or pa.types.is_floating(value_type):
+            finite = np.isfinite(value)  # nulls arrive as NaN
+            in_selection = finite if usable is None else finite[usable]
+            dropped = len(in_selection) - int(in_selection.sum())
+            if dropped:
+                source.count("null_or_nonfinite_readings_dropped", dropped)
+            usable = finite if usable is None else usable & finite
+        windows = window_numbers(timestamps, length_ns)
+        indices = node.indices.to_numpy(zero_copy_only=False)
+        if usable is not None:
+            windows, indices, value = windows[usable], indices[usable], value[usable]
+        partials.append(
+            partial_stats_arrays(indices, pc.cast(node.dictionary, pa.string()), windows, value, length_ns)
         )
-        table = _filter(table, nodes, start_ns, end_ns)
-        usable = pc.fill_null(pc.is_finite(table["value"]), False)
-        bad = table.num_rows - (pc.sum(usable).as_py() or 0)
-        if bad:
-            source.count("null_or_nonfinite_readings_dropped", bad)
-        table = table.filter(usable)
-        partials.append(partial_stats(table, length_ns))
     return partials
 
 
@@ -241,75 +246,65 @@ def _read_nagios(
     files: list[RawFile], nodes: set[str] | None, start_ns, end_ns, length_ns: int,
     source: SourceWindows, n_compute_nodes: int, show_progress: bool,
 ) -> None:
-    partials = []
+    pieces = []
     dropped_rows = 0
     dropped_hosts: set[str] = set()
     for item in progress_bar(files, desc="nagios", disable=not show_progress):
         parquet = _open(item.path)
         schema = parquet.schema_arrow
         _require(schema, ("timestamp", "value", "node"), item.path)
-        columns = ["timestamp", "value", "node"] + (["nagiosdrained"] if "nagiosdrained" in schema.names else [])
-        if "nagiosdrained" not in schema.names:
+        has_drained = "nagiosdrained" in schema.names
+        if not has_drained:
             source.count("nagios_files_without_nagiosdrained")
+        columns = ["timestamp", "value", "node"] + (["nagiosdrained"] if has_drained else [])
         for batch in _batches(parquet, columns, item.path):
-            node = _node_strings(batch.column("node"))
-            node_int = pc.cast(pc.if_else(pc.match_substring_regex(node, r"^\d+$"), node, pa.scalar("-1")), pa.int64())
-            compute = pc.and_(pc.greater_equal(node_int, 0), pc.less(node_int, n_compute_nodes))
-            not_compute = pc.invert(compute)
-            if pc.any(not_compute).as_py():
-                dropped_rows += pc.sum(not_compute).as_py()
-                dropped_hosts.update(pc.unique(pc.filter(node, not_compute)).to_pylist())
-            value = pc.cast(batch.column("value"), pa.float64())
-            if "nagiosdrained" in columns:
+            node = _node_dictionary(batch.column("node"))
+            names = pc.cast(node.dictionary, pa.string()).to_pylist()
+            compute_entry = np.array(
+                [name is not None and name.isdigit() and int(name) < n_compute_nodes for name in names], dtype=bool
+            )
+            indices = node.indices.to_numpy(zero_copy_only=False)
+            compute = compute_entry[indices]
+            if not compute.all():
+                dropped_rows += int((~compute).sum())
+                dropped_hosts.update(names[i] for i in np.unique(indices[~compute]))
+            timestamps = _normalise_timestamp(batch.column("timestamp"), item.path, source)
+            usable = _row_mask(node, timestamps, nodes, start_ns, end_ns)
+            usable = compute if usable is None else usable & compute
+            if has_drained:
                 drained = pc.cast(pc.cast(batch.column("nagiosdrained"), pa.string()), pa.float64())
+                drained = drained.to_numpy(zero_copy_only=False)
             else:
-                drained = pa.nulls(batch.num_rows, pa.float64())
-            table = pa.table(
-                {
-                    "node": node,
-                    "timestamp": _normalise_timestamp(batch.column("timestamp"), item.path, source),
-                    "value": value,
-                    "drained": drained,
-                }
-            ).filter(compute)
-            table = _filter(table, nodes, start_ns, end_ns)
-            if table.num_rows == 0:
-                continue
-            ts = pc.cast(table["timestamp"], pa.int64())
-            window = pc.multiply(pc.divide(ts, pa.scalar(length_ns, pa.int64())), pa.scalar(length_ns, pa.int64()))
-            value = table["value"]
-            keyed = pa.table(
-                {
-                    "node": table["node"],
-                    "window": window,
-                    "state": value,
-                    "warning": pc.cast(pc.equal(value, 1.0), pa.float64()),
-                    "critical": pc.cast(pc.equal(value, 2.0), pa.float64()),
-                    "unknown": pc.cast(pc.equal(value, 3.0), pa.float64()),
-                    "drained": table["drained"],
-                }
+                drained = np.full(batch.num_rows, np.nan)
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "node": np.asarray(names, dtype=object)[indices[usable]],
+                        "window": window_numbers(timestamps, length_ns)[usable] * length_ns,
+                        "state": pc.cast(batch.column("value"), pa.float64()).to_numpy(zero_copy_only=False)[usable],
+                        "drained": drained[usable],
+                    }
+                )
             )
-            grouped = keyed.group_by(["node", "window"]).aggregate(
-                [("state", "max"), ("warning", "sum"), ("critical", "sum"), ("unknown", "sum"), ("drained", "max")]
-            )
-            partials.append(grouped.to_pandas())
     if dropped_rows:
         source.count("nagios_rows_of_non_compute_hosts_dropped", dropped_rows)
         source.notes.append(
             f"dropped {dropped_rows} Nagios rows of {len(dropped_hosts)} non-compute host(s) "
             f"(ids outside 0..{n_compute_nodes - 1})"
         )
-    if not partials:
+    rows = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    if rows.empty:
         return
-    frame = pd.concat(partials, ignore_index=True)
-    frame = frame.groupby(["node", "window"], sort=True).agg(
-        {"state_max": "max", "warning_sum": "sum", "critical_sum": "sum", "unknown_sum": "sum", "drained_max": "max"}
+    state = rows["state"]
+    rows = rows.assign(warning=(state == 1) * 1.0, critical=(state == 2) * 1.0, unknown=(state == 3) * 1.0)
+    summary = rows.groupby(["node", "window"], sort=True).agg(
+        {"state": "max", "warning": "sum", "critical": "sum", "unknown": "sum", "drained": "max"}
     )
-    for node, rows in frame.groupby(level="node", sort=False):
-        rows = rows.droplevel("node")
+    for node, per_node in summary.groupby(level="node", sort=False):
+        per_node = per_node.droplevel("node")
         source.nagios[str(node)] = nagios_frame(
-            rows.index.to_numpy(), rows["state_max"], rows["warning_sum"], rows["critical_sum"],
-            rows["unknown_sum"], rows["drained_max"],
+            per_node.index.to_numpy(), per_node["state"], per_node["warning"], per_node["critical"],
+            per_node["unknown"], per_node["drained"],
         )
 
 

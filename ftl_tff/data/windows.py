@@ -58,21 +58,28 @@ _PARTIAL_SCHEMA = pa.schema(
 )
 
 
-_NODE_BITS = 20  # dictionary index bits in the packed (window, node) key
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def window_numbers(timestamps: pa.Array | pa.ChunkedArray, window_length_ns: int) -> np.ndarray:
+    """Window number (start // window length) of each timestamp, as int64.
+
+    Works in the column's own unit (s, ms, us or ns) without converting it.
+    """
+    per = _NS_PER_UNIT[timestamps.type.unit]
+    ticks = pc.cast(timestamps, pa.int64()).to_numpy(zero_copy_only=False)
+    if window_length_ns % per == 0:
+        return ticks // (window_length_ns // per)
+    return (ticks * per) // window_length_ns
 
 
 def partial_stats(table: pa.Table, window_length_ns: int) -> pa.Table:
     """Reduce readings to partial statistics per (node, window).
 
-    The grouping key packs the window number and the node's dictionary index
-    into one int64, and the second moment is accumulated around a per-piece
-    shift (the piece's first reading), so that one hash aggregation with
-    cheap kernels (count, sum, min/max) does all the work.
-
     Args:
         table: Columns ``node`` (string or dictionary of strings),
-            ``timestamp`` (``timestamp[ns, UTC]`` or int64 ns) and ``value``
-            (float64). Null values are ignored.
+            ``timestamp`` (a timestamp type) and ``value`` (numeric). Null and
+            NaN values are ignored.
         window_length_ns: Window length in nanoseconds.
 
     Returns:
@@ -80,34 +87,92 @@ def partial_stats(table: pa.Table, window_length_ns: int) -> pa.Table:
         per key, in no particular order) where ``window`` is the window start
         in nanoseconds since the epoch.
     """
-    table = table.filter(pc.is_valid(table["value"]))
-    if table.num_rows == 0:
-        return _PARTIAL_SCHEMA.empty_table()
     node = table["node"].combine_chunks()
     if not pa.types.is_dictionary(node.type):
         node = pc.dictionary_encode(pc.cast(node, pa.string()))
-    dictionary = pc.cast(node.dictionary, pa.string())
-    if len(dictionary) >= 1 << _NODE_BITS:
-        raise ValueError(f"too many distinct nodes in one piece: {len(dictionary)}")
-    length = pa.scalar(window_length_ns, pa.int64())
-    window_number = pc.divide(pc.cast(table["timestamp"], pa.int64()), length)
-    key = pc.bit_wise_or(pc.shift_left(window_number, _NODE_BITS), pc.cast(node.indices, pa.int64()))
-    value = table["value"]
-    shift = float(value[0].as_py())
-    shifted = pc.subtract(value, shift)
-    grouped = pa.table({"key": key, "v": shifted, "v2": pc.multiply(shifted, shifted)}).group_by("key").aggregate(
-        [("v", "count"), ("v", "sum"), ("v2", "sum"), ("v", "min_max")]
+    value = pc.cast(table["value"], pa.float64()).to_numpy(zero_copy_only=False)
+    keep = np.isfinite(value)
+    return partial_stats_arrays(
+        node.indices.to_numpy(zero_copy_only=False)[keep], pc.cast(node.dictionary, pa.string()),
+        window_numbers(table["timestamp"], window_length_ns)[keep], value[keep], window_length_ns,
     )
-    keys = grouped["key"].to_numpy()
-    n = grouped["v_count"].to_numpy().astype(np.int64)
-    total = grouped["v_sum"].to_numpy()
-    extremes = grouped["v_min_max"].combine_chunks()
-    m2 = np.maximum(grouped["v2_sum"].to_numpy() - total * total / n, 0.0)
+
+
+def partial_stats_arrays(
+    node_index: np.ndarray, dictionary: pa.Array, window_number: np.ndarray, value: np.ndarray, window_length_ns: int
+) -> pa.Table:
+    """:func:`partial_stats` on arrays: the hot path of the raw reader.
+
+    The grouping key is dense, (window number - first window) x nodes + the
+    node's dictionary index, so counts, sums and extremes are plain
+    ``bincount``/``ufunc.at`` passes; moments are accumulated around the
+    piece's first reading so that large offsets (``boottime``) lose no
+    precision.
+
+    Args:
+        node_index: Index of each reading's node in ``dictionary``.
+        dictionary: Node ids (strings).
+        window_number: Window number of each reading (see :func:`window_numbers`).
+        value: Finite float64 readings.
+        window_length_ns: Window length in nanoseconds.
+    """
+    if len(value) == 0:
+        return _PARTIAL_SCHEMA.empty_table()
+    first = int(window_number.min())
+    n_nodes = len(dictionary)
+    size = (int(window_number.max()) - first + 1) * n_nodes
+    key = (window_number - first) * n_nodes + node_index
+    unique = None
+    if size > 8 * len(value) + (1 << 20):
+        # Sparse keys (a long, thinly sampled time span): number them densely first.
+        unique, key = np.unique(key, return_inverse=True)
+        size = len(unique)
+    shift = float(value[0])
+    shifted = value - shift
+    n, total, squares, low, high = _grouped_moments(key, shifted, size)
+    present = np.flatnonzero(n)
+    n = n[present]
+    total = total[present]
+    dense = present if unique is None else unique[present]
     return pa.table(
-        [dictionary.take(pa.array(keys & ((1 << _NODE_BITS) - 1))), (keys >> _NODE_BITS) * window_length_ns, n,
-         shift + total / n, m2, extremes.field("min").to_numpy() + shift, extremes.field("max").to_numpy() + shift],
+        [dictionary.take(pa.array(dense % n_nodes)), (dense // n_nodes + first) * window_length_ns, n,
+         shift + total / n, np.maximum(squares[present] - total * total / n, 0.0), low[present] + shift,
+         high[present] + shift],
         schema=_PARTIAL_SCHEMA,
     )
+
+
+def _grouped_moments(key: np.ndarray, shifted: np.ndarray, size: int):
+    """Count, sum, sum of squares, min and max of ``shifted`` per dense key.
+
+    Telemetry files usually keep a node's readings together in time order, so
+    equal keys come in long runs: reduce each run with ``ufunc.reduceat``
+    (cheap, sequential) and then merge the few runs per key. Interleaved
+    files (runs of one reading) go straight to ``bincount``/``ufunc.at``.
+    """
+    starts = np.flatnonzero(key[1:] != key[:-1]) + 1
+    if len(starts) < len(key) // 4:
+        starts = np.concatenate([[0], starts])
+        run_key = key[starts]
+        run_n = np.diff(np.append(starts, len(key)))
+        run_sum = np.add.reduceat(shifted, starts)
+        run_squares = np.add.reduceat(shifted * shifted, starts)
+        run_low = np.minimum.reduceat(shifted, starts)
+        run_high = np.maximum.reduceat(shifted, starts)
+        key, shifted = run_key, None
+        weights = (run_n, run_sum, run_squares)
+        extremes = (run_low, run_high)
+    else:
+        weights = (None, shifted, shifted * shifted)
+        extremes = (shifted, shifted)
+    n = np.bincount(key, weights=weights[0], minlength=size).astype(np.int64)
+    total = np.bincount(key, weights=weights[1], minlength=size)
+    squares = np.bincount(key, weights=weights[2], minlength=size)
+    low = np.full(size, np.inf)
+    np.minimum.at(low, key, extremes[0])
+    high = np.full(size, -np.inf)
+    np.maximum.at(high, key, extremes[1])
+    return n, total, squares, low, high
 
 
 def _as_partial_table(partial: pa.Table | pd.DataFrame) -> pa.Table:
