@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..errors import ConfigError, CorruptFileError, EmptyNodeError, SchemaError, SourceNotFoundError
 from .labels import LABEL_RULES, anticipate, rule_positive
-from .schema import align_columns, check_policies, coverage_arrays, pool_core_temperatures
+from .schema import align_columns, check_policies, coverage_arrays, coverage_names_for, pool_core_temperatures
 from .source import NAGIOS_COLUMNS, SourceWindows, sort_nodes
 from .windows import STATS, window_ns
 
@@ -107,8 +108,9 @@ def _kept_stats(source: SourceWindows, options: BuildOptions) -> dict[str, tuple
     return kept
 
 
-def _node_table(source: SourceWindows, node: str, kept: dict[str, tuple[str, ...]], options: BuildOptions):
-    """Feature matrix of one node on its own window grid, and its counters."""
+def _node_table(source: SourceWindows, node: str, kept: dict[str, tuple[str, ...]], options: BuildOptions,
+                wanted: set[str]):
+    """Feature columns (those in ``wanted``) of one node on its own window grid."""
     node_metrics = [m for m in source.metrics if node in source.metrics[m]]
     pieces = [source.metrics[m][node].window for m in node_metrics]
     telemetry_windows = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
@@ -120,6 +122,8 @@ def _node_table(source: SourceWindows, node: str, kept: dict[str, tuple[str, ...
         stats = source.metrics[metric][node]
         pos = np.searchsorted(windows, stats.window)
         for stat in kept[metric]:
+            if f"{metric}_{stat}" not in wanted:
+                continue
             column = np.full(len(windows), np.nan, dtype=np.float32)
             column[pos] = stats.column(stat)
             columns[f"{metric}_{stat}"] = column
@@ -128,45 +132,57 @@ def _node_table(source: SourceWindows, node: str, kept: dict[str, tuple[str, ...
     return windows, columns, coverage, has_telemetry, nagios
 
 
-def build_tables(source: SourceWindows, options: BuildOptions) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+def build_tables(source: SourceWindows, options: BuildOptions) -> tuple[dict[str, Any], Iterator[tuple[str, pa.Table]]]:
     """Turn window statistics into one labelled table per node.
 
     Returns:
-        ``(tables, info)``: per node an Arrow table with ``window_start``
-        (UTC), the shared feature columns, ``label`` and the ``nagios_*`` columns;
-        ``info`` with the feature list and per-node counters for the manifest.
+        ``(info, tables)``: ``info`` holds the feature list and, filled in as
+        ``tables`` is consumed, the per-node counters for the manifest;
+        ``tables`` yields ``(node, table)`` one node at a time: an Arrow table
+        with ``window_start`` (UTC), the shared feature columns, ``label`` and
+        the ``nagios_*`` columns.
     """
     options.validate()
     pooled = pool_core_temperatures(source) if options.core_temps == "socket" else 0
     if pooled:
         source.notes.append(f"pooled {pooled} per-core temperature metrics into per-socket metrics (core_temps='socket')")
     kept = _kept_stats(source, options)
-    length = pd.Timedelta(window_ns(source.window), "ns")
 
-    tables = {}
+    # First pass: column names only, so that the shared schema is known
+    # before any node's table is built (tables are then built and written
+    # one node at a time).
     node_columns: dict[str, list[str]] = {}
-    node_info: dict[str, dict[str, Any]] = {}
+    coverage_set: set[str] = set()
     skipped_nodes = []
     for node in source.nodes:
-        windows, columns, coverage, has_telemetry, nagios = _node_table(source, node, kept, options)
-        if not has_telemetry.any():
+        node_metrics = [m for m in source.metrics if node in source.metrics[m]]
+        if not node_metrics:
             skipped_nodes.append(node)
             continue
-        tables[node] = (windows, columns, coverage, has_telemetry, nagios)
-        node_columns[node] = list(columns)
+        node_columns[node] = [f"{m}_{stat}" for m in node_metrics for stat in kept[m]]
+        if options.coverage:
+            coverage_set.update(coverage_names_for(source, node_metrics))
     if skipped_nodes:
         source.notes.append(
             f"{len(skipped_nodes)} node(s) had Nagios reports but no telemetry at all and were left out: "
             + ", ".join(skipped_nodes)
         )
-    if not tables:
+    if not node_columns:
         raise EmptyNodeError(f"{source.source}: no node has any telemetry window in the selection")
     shared, differences = align_columns(node_columns, options.align)
-    coverage_names = sorted({name for t in tables.values() for name in t[2]}, key=_coverage_order)
+    coverage_names = sorted(coverage_set, key=_coverage_order)
     feature_columns = shared + coverage_names
+    info = {"feature_columns": feature_columns, "nodes": {}, "skipped_nodes": skipped_nodes}
+    return info, _iter_node_tables(source, options, kept, list(node_columns), shared, coverage_names, differences,
+                                   info)
 
-    out_tables = {}
-    for node, (windows, columns, coverage, has_telemetry, nagios) in tables.items():
+
+def _iter_node_tables(source, options, kept, nodes, shared, coverage_names, differences, info):
+    length = pd.Timedelta(window_ns(source.window), "ns")
+    feature_columns = info["feature_columns"]
+    wanted = set(shared)
+    for node in nodes:
+        windows, columns, coverage, has_telemetry, nagios = _node_table(source, node, kept, options, wanted)
         n_windows = len(windows)
         features = [columns.get(c, np.full(n_windows, np.nan, dtype=np.float32)) for c in shared]
         features += [coverage.get(name, np.zeros(n_windows)).astype(np.float32) for name in coverage_names]
@@ -205,10 +221,8 @@ def build_tables(source: SourceWindows, options: BuildOptions) -> tuple[dict[str
         arrays = [pa.array(kept_index), *features, label,
                   *(summary[c].to_numpy(np.float32)[keep] for c in NAGIOS_COLUMNS)]
         names = ["window_start", *feature_columns, "label", *NAGIOS_COLUMNS]
-        out_tables[node] = pa.table(arrays, names=names)
-        node_info[node] = counts
-    info = {"feature_columns": feature_columns, "nodes": node_info, "skipped_nodes": skipped_nodes}
-    return out_tables, info
+        info["nodes"][node] = counts
+        yield node, pa.table(arrays, names=names)
 
 
 def _coverage_order(name: str) -> tuple[int, str]:
@@ -216,7 +230,7 @@ def _coverage_order(name: str) -> tuple[int, str]:
 
 
 def write_dataset(
-    out: str | Path, tables: dict[str, pa.Table], info: dict[str, Any], source: SourceWindows,
+    out: str | Path, tables: Iterable[tuple[str, pa.Table]], info: dict[str, Any], source: SourceWindows,
     options: BuildOptions,
 ) -> ProcessedDataset:
     """Write node tables and manifest to ``out`` (created; an existing dataset is replaced)."""
@@ -225,7 +239,7 @@ def write_dataset(
     nodes_dir.mkdir(parents=True, exist_ok=True)
     for stale in nodes_dir.glob("*.parquet"):
         stale.unlink()
-    for node, table in tables.items():
+    for node, table in tables:
         if not _SAFE_NODE.match(node):
             raise SchemaError(f"node id {node!r} cannot be used as a file name")
         # Dictionary pages and per-column statistics cost ~40 us per column
@@ -252,7 +266,7 @@ def write_dataset(
         "feature_columns": info["feature_columns"],
         "label_columns": ["label", *NAGIOS_COLUMNS],
         "metric_plugins": {m: source.metric_plugins[m] for m in sorted(source.metric_plugins)},
-        "nodes": {node: info["nodes"][node] for node in sort_nodes(tables)},
+        "nodes": {node: info["nodes"][node] for node in sort_nodes(info["nodes"])},
         "skipped_nodes": info["skipped_nodes"],
         "notes": list(source.notes),
         "counts": dict(sorted(source.counts.items())),

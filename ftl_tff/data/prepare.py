@@ -105,5 +105,5 @@ def prepare(
         raise ConfigError("the aggregated release has no nagiosdrained column: the 'drained' rule needs raw or wide data")
     windows = read_source(source, format, window=window, plugins=plugins, metrics=metrics, nodes=nodes,
                           start=start, end=end, show_progress=show_progress)
-    tables, info = build_tables(windows, options)
+    info, tables = build_tables(windows, options)
     return write_dataset(out, tables, info, windows, options)

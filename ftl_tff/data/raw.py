@@ -50,7 +50,7 @@ NODE_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
 #: Marconi100 had 980 compute nodes, ids 0..979.
 N_COMPUTE_NODES = 980
 
-_BATCH_ROWS = 1 << 21  # rows decoded at a time: bounds memory whatever the file size
+_BATCH_ROWS = 1 << 18  # rows decoded at a time: bounds memory whatever the file size
 _PART_RE = re.compile(r"^(year_month|plugin|metric)=(.+)$")
 
 

@@ -99,6 +99,17 @@ def coverage_arrays(
     return out
 
 
+def coverage_names_for(source: SourceWindows, node_metrics: list[str]) -> list[str]:
+    """Names of the coverage features :func:`coverage_arrays` makes for these metrics."""
+    names = ["cov_share"]
+    for plugin in {source.metric_plugins[m] for m in node_metrics}:
+        short = plugin_short_name(plugin)
+        names.append(f"cov_{short}_share")
+        if source.sample_counts:
+            names.append(f"cov_{short}_samples")
+    return names
+
+
 def check_policies(core_temps: str, align: str) -> None:
     """Raise ConfigError for an unknown schema policy."""
     if core_temps not in CORE_TEMPS:

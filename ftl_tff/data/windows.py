@@ -225,8 +225,8 @@ class WindowStats:
 
     Attributes:
         window: Window starts, nanoseconds since the epoch, sorted, unique.
-        count: Readings per window.
-        avg: Mean per window.
+        count: Readings per window (int32).
+        avg: Mean per window (float32, as are the other statistics).
         std: Population standard deviation per window.
         min: Minimum per window.
         max: Maximum per window.
@@ -252,11 +252,15 @@ def finalize(partials: pa.Table | pd.DataFrame) -> dict[str, WindowStats]:
         return out
     node = table["node"].combine_chunks()
     window = table["window"].to_numpy()
-    n = table["n"].to_numpy()
-    mean = table["mean"].to_numpy()
-    std = np.sqrt(np.maximum(table["m2"].to_numpy(), 0.0) / n)
-    low = table["min"].to_numpy()
-    high = table["max"].to_numpy()
+    # Statistics are computed in float64 and kept in float32 (the precision
+    # of the processed dataset): the statistics of every metric of every
+    # node stay in memory until the per-node tables are written.
+    n_float = table["n"].to_numpy()
+    n = n_float.astype(np.int32)
+    mean = table["mean"].to_numpy().astype(np.float32)
+    std = np.sqrt(np.maximum(table["m2"].to_numpy(), 0.0) / n_float).astype(np.float32)
+    low = table["min"].to_numpy().astype(np.float32)
+    high = table["max"].to_numpy().astype(np.float32)
     change = np.flatnonzero(~pc.equal(node.slice(1), node.slice(0, len(node) - 1)).to_numpy(zero_copy_only=False)) + 1
     bounds = np.concatenate([[0], change, [len(node)]])
     for begin, stop in zip(bounds[:-1], bounds[1:]):
@@ -277,9 +281,11 @@ def pool_metrics(parts: list[WindowStats]) -> WindowStats:
     window = np.concatenate([p.window for p in parts])
     table = pa.table(
         [pa.array(np.full(len(window), "", dtype=object), pa.string()), window,
-         np.concatenate([p.count for p in parts]), np.concatenate([p.avg for p in parts]),
-         np.concatenate([p.std**2 * p.count for p in parts]), np.concatenate([p.min for p in parts]),
-         np.concatenate([p.max for p in parts])],
+         np.concatenate([p.count for p in parts]).astype(np.int64),
+         np.concatenate([p.avg for p in parts]).astype(np.float64),
+         np.concatenate([p.std.astype(np.float64) ** 2 * p.count for p in parts]),
+         np.concatenate([p.min for p in parts]).astype(np.float64),
+         np.concatenate([p.max for p in parts]).astype(np.float64)],
         schema=_PARTIAL_SCHEMA,
     )
     return finalize(table)[""]

@@ -24,8 +24,10 @@ def test_reads_selected_metrics_with_exact_window_stats(small_raw):
     np.testing.assert_allclose(power.avg, [101, 104, 107, 110])
     np.testing.assert_allclose(power.std, [np.std([100, 101, 102])] * 4)
     np.testing.assert_allclose(power.min, [100, 103, 106, 109])
-    # float32 and int32 value types both arrive as float64 statistics.
-    assert source.metrics["ambient"]["2"].avg.dtype == np.float64
+    # float32 and int32 value types both arrive as float32 statistics, the
+    # precision of the processed dataset.
+    assert source.metrics["ambient"]["2"].avg.dtype == np.float32
+    assert source.metrics["ambient"]["2"].avg[0] == np.float32(30.5)
     assert source.metric_plugins["load_one"] == "ganglia_pub"
 
 
