@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -119,10 +117,14 @@ def real_sample() -> Path:
     return REAL_SAMPLE
 
 
-def worker_binaries() -> list[int]:
-    """PIDs of running TFF worker_binary processes."""
-    out = subprocess.run(["pgrep", "-x", "worker_binary"], capture_output=True, text=True, check=False)
-    return [int(p) for p in out.stdout.split()]
+@pytest.fixture(scope="session", autouse=True)
+def no_worker_binary_left():
+    """Fail the run if any test left a TFF worker_binary child behind (and stop it)."""
+    yield
+    from ftl_tff._processes import stop_children_named
+
+    left = stop_children_named("worker_binary")
+    assert not left, f"tests left TFF worker_binary processes running: {left}"
 
 
-__all__ = ["REAL_SAMPLE", "nagios_rows", "np", "readings", "worker_binaries", "write_raw_file"]
+__all__ = ["REAL_SAMPLE", "nagios_rows", "readings", "write_raw_file"]

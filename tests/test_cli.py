@@ -8,9 +8,9 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from ftl_tff_cli.main import main
 
 from ftl_tff import __version__
-from ftl_tff_cli.main import main
 
 
 @pytest.fixture

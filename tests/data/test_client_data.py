@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from ftl_tff._processes import child_pids_named, stop_children_named
 from ftl_tff.data.client_data import (
     RECORDS_INDEX_NAME,
     FederatedData,
@@ -232,37 +229,6 @@ def test_modules_import_without_tensorflow():
 # Real TFF. One import per process, one worker_binary, stopped at teardown.
 
 
-def _child_pids_named(name: str) -> list[int]:
-    """PIDs of this process's children whose command name is ``name`` (from /proc)."""
-    pids = []
-    for stat_path in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = stat_path.read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if comm == name and parent == os.getpid():
-            pids.append(int(stat_path.parent.name))
-    return pids
-
-
-def _stop_children_named(name: str, timeout_s: float = 10.0) -> list[int]:
-    """Interrupts and reaps this process's children called ``name``."""
-    pids = _child_pids_named(name)
-    for pid in pids:
-        os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + timeout_s
-    for pid in pids:
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                break
-            time.sleep(0.05)
-    return pids
-
-
 @pytest.fixture(scope="module")
 def tff_runtime():
     """Imports TFF; at teardown stops the worker_binary its default context started.
@@ -278,8 +244,8 @@ def tff_runtime():
     yield tff
     tff.backends.native.set_sync_local_cpp_execution_context()
     gc.collect()
-    leftover = _stop_children_named("worker_binary")
-    assert not _child_pids_named("worker_binary")
+    leftover = stop_children_named("worker_binary")
+    assert not child_pids_named("worker_binary")
     assert not leftover, f"worker_binary survived the context reset: {leftover}"
 
 
@@ -326,7 +292,7 @@ def test_make_client_data_shapes_dtypes_and_computation(tff_runtime, client_arra
     )
     assert len(_rows(computation("r1n2"))) == 0
     # The computation ran in TFF's worker, which the fixture must stop.
-    assert _child_pids_named("worker_binary")
+    assert child_pids_named("worker_binary")
 
 
 def test_client_records_round_trip_exactly(tff_runtime, client_arrays, tmp_path):
