@@ -19,6 +19,10 @@ Repairs, each counted and reported in the manifest's notes:
 * Nagios rows of non-compute hosts (ids outside ``0..n_compute_nodes-1``,
   or non-numeric) are dropped.
 
+* a reading that repeats the previous row's node and timestamp is dropped
+  (files are written in node/time order, so duplicates sit next to each
+  other; duplicates far apart in a file, or across files, are not detected).
+
 Readings are aggregated per window regardless of their order, so unsorted
 files need no repair.
 """
@@ -206,6 +210,19 @@ def _row_mask(node: pa.DictionaryArray, timestamps: pa.Array, nodes: set[str] | 
     return mask
 
 
+def _adjacent_duplicates(indices: np.ndarray, timestamps: pa.Array) -> np.ndarray | None:
+    """Rows that repeat the previous row's (node, timestamp); None when there are none.
+
+    Files written in node/time order keep duplicates next to each other, so one
+    vectorised comparison finds them without sorting.
+    """
+    ticks = pc.cast(timestamps, pa.int64()).to_numpy(zero_copy_only=False)
+    repeated = (ticks[1:] == ticks[:-1]) & (indices[1:] == indices[:-1])
+    if not repeated.any():
+        return None
+    return np.concatenate([[False], repeated])
+
+
 def _read_metric_file(
     item: RawFile, nodes: set[str] | None, start_ns, end_ns, length_ns: int, source: SourceWindows
 ) -> list[pa.Table] | None:
@@ -234,6 +251,10 @@ def _read_metric_file(
             usable = finite if usable is None else usable & finite
         windows = window_numbers(timestamps, length_ns)
         indices = node.indices.to_numpy(zero_copy_only=False)
+        repeated = _adjacent_duplicates(indices, timestamps)
+        if repeated is not None:
+            source.count("duplicate_readings_dropped", int(repeated.sum()))
+            usable = ~repeated if usable is None else usable & ~repeated
         if usable is not None:
             windows, indices, value = windows[usable], indices[usable], value[usable]
         partials.append(
@@ -394,6 +415,11 @@ def read_raw(
     if skipped_strings:
         source.count("string_metrics_skipped", len(skipped_strings))
         source.notes.append(f"skipped {len(skipped_strings)} non-numeric metric(s): {', '.join(sorted(skipped_strings))}")
+    if source.counts.get("duplicate_readings_dropped"):
+        source.notes.append(
+            f"dropped {source.counts['duplicate_readings_dropped']} repeated readings (same node and timestamp "
+            "as the row before)"
+        )
     if source.counts.get("null_or_nonfinite_readings_dropped"):
         source.notes.append(f"dropped {source.counts['null_or_nonfinite_readings_dropped']} null/NaN/inf readings")
     if source.counts.get("files_with_naive_timestamps_assumed_utc"):

@@ -183,3 +183,16 @@ def test_prepare_end_to_end_on_raw(small_raw, tmp_path):
     assert "p0_core_temp_avg" in ds.feature_columns
     assert not any("core0" in c or "core2" in c for c in ds.feature_columns)
     assert ds.frame("2")["p0_core_temp_avg"].iloc[0] == pytest.approx((52 + 53) / 2)
+
+
+def test_repeated_readings_are_dropped_and_counted(tmp_path):
+    root = tmp_path / "raw"
+    rows = readings("9", START, [0, 20, 20, 40], [1.0, 2.0, 2.0, 6.0])
+    write_raw_file(root, "22-09", "ipmi_pub", "p0_power", rows, pa.int32())
+    write_raw_file(root, "22-09", "nagios_pub", "state", nagios_rows("9", START, [0]), pa.int32())
+    source = read_raw(root)
+    stats = source.metrics["p0_power"]["9"]
+    assert stats.count.tolist() == [3]
+    assert stats.avg[0] == pytest.approx(3.0)
+    assert source.counts["duplicate_readings_dropped"] == 1
+    assert any("repeated readings" in note for note in source.notes)
