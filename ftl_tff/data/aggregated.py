@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
-from .source import SourceWindows, nagios_frame
+from .source import SourceWindows, nagios_frame, to_utc
 from .tables import clean_timestamps, numeric_columns, read_table
 from .windows import STATS, combine_partials, finalize, window_ns
 
@@ -85,9 +85,9 @@ def read_aggregated(
     for node, path in progress_bar(list(files.items()), desc="nodes", disable=not show_progress):
         frame = clean_timestamps(read_table(path), path, result)
         if start is not None:
-            frame = frame[frame["timestamp"] >= _utc(start)]
+            frame = frame[frame["timestamp"] >= to_utc(start)]
         if end is not None:
-            frame = frame[frame["timestamp"] < _utc(end)]
+            frame = frame[frame["timestamp"] < to_utc(end)]
         node_metrics = _metrics_of(list(frame.columns), path)
         if metrics:
             node_metrics = [m for m in node_metrics if m in set(metrics)]
@@ -138,8 +138,3 @@ def read_aggregated(
     if result.counts.get("files_without_nagios_value"):
         result.notes.append(f"{result.counts['files_without_nagios_value']} file(s) have no Nagios 'value' column: no labels there")
     return result
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
-from .source import SourceWindows, nagios_frame, sort_nodes
+from .source import SourceWindows, nagios_frame, sort_nodes, to_utc
 from .windows import combine_partials, finalize, partial_stats_arrays, window_ns, window_numbers
 
 #: Plugins read by default: hardware sensors and OS/GPU metrics.
@@ -366,8 +366,8 @@ def read_raw(
             each message names the path, plugin, metric or column.
     """
     length_ns = window_ns(window)
-    start_ts = _utc(start)
-    end_ts = _utc(end)
+    start_ts = to_utc(start)
+    end_ts = to_utc(end)
     if start_ts is not None and end_ts is not None and end_ts <= start_ts:
         raise SelectionError(f"empty time range: end {end_ts} is not after start {start_ts}")
     files = scan_raw(root)
@@ -437,12 +437,6 @@ def read_raw(
         raise SelectionError(f"{root}: no numeric telemetry for the selected plugins, metrics, nodes and range")
     return source
 
-
-def _utc(value) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 __all__ = ["DEFAULT_PLUGINS", "N_COMPUTE_NODES", "RawFile", "read_raw", "scan_raw", "select_files"]

@@ -90,3 +90,11 @@ def nagios_frame(window: np.ndarray, state_max, warning, critical, unknown, drai
         },
         index=pd.Index(np.asarray(window, dtype=np.int64), name="window"),
     )
+
+
+def to_utc(value) -> pd.Timestamp | None:
+    """A time bound as a UTC timestamp (tz-naive values are taken as UTC); None stays None."""
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

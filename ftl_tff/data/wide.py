@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
-from .source import SourceWindows, nagios_frame
+from .source import SourceWindows, nagios_frame, to_utc
 from .tables import clean_timestamps, numeric_columns, read_table, table_suffix
 from .windows import combine_partials, finalize, window_ns
 
@@ -167,8 +167,8 @@ def read_wide(
     length_ns = window_ns(window)
     files = discover_wide(source)
     result = SourceWindows(source=str(source), format="wide", window=str(window), sample_counts=False)
-    start_ts = None if start is None else _utc(start)
-    end_ts = None if end is None else _utc(end)
+    start_ts = to_utc(start)
+    end_ts = to_utc(end)
     wanted_nodes = {str(n) for n in nodes} if nodes else None
     found_plugins = sorted({_describe(p)[0] for p in files} - set(LABEL_PREFIXES))
     if plugins:
@@ -222,8 +222,3 @@ def read_wide(
     if not result.nagios:
         result.notes.append("no labels found (no nagios/labels table, no 'label' column): every window is labelled 0")
     return result
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
