@@ -1,0 +1,1 @@
+"""Federated training with TensorFlow Federated: FedAvg process, training loop, runtime."""
