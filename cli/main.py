@@ -108,10 +108,13 @@ def data_synth(out: Path, n_nodes: int, days: float, seed: int, start: str, metr
               help="Windows with Nagios reports but no telemetry: keep (coverage 0) or drop; counted either way.")
 @click.option("--unlabelled", type=click.Choice(["normal", "drop"]), default="normal",
               help="Windows without a Nagios report: label 0 or drop; counted either way.")
+@click.option("--exclude-metrics", default="boottime,*_total_energy_consumption",
+              help="Metrics left out of the features (comma-separated shell patterns; 'none' keeps all). "
+                   "The defaults are a boot timestamp and cumulative counters that jump at every reboot.")
 def data_prepare(source: Path, fmt: str, out: Path, window: str, label_rule: str, horizon: int,
                  plugins: tuple[str, ...], metrics: tuple[str, ...], nodes: tuple[str, ...], start: str | None,
                  end: str | None, core_temps: str, align: str, no_coverage: bool, empty_windows: str,
-                 unlabelled: str) -> None:
+                 unlabelled: str, exclude_metrics: str) -> None:
     """Turn M100 telemetry in SOURCE into a processed dataset (windows + labels)."""
     from ftl_tff.data import prepare
 
@@ -119,6 +122,7 @@ def data_prepare(source: Path, fmt: str, out: Path, window: str, label_rule: str
         source, out, fmt, window=window, label_rule=label_rule, horizon=horizon, plugins=_split_list(plugins),
         metrics=_split_list(metrics), nodes=_split_list(nodes), start=start, end=end, core_temps=core_temps,
         align=align, coverage=not no_coverage, empty_windows=empty_windows, unlabelled=unlabelled,
+        exclude_metrics=() if exclude_metrics.strip().lower() == "none" else _split_list((exclude_metrics,)) or (),
         show_progress=sys.stderr.isatty(),
     )
     _print_summary(dataset)
@@ -160,6 +164,121 @@ def data_inspect(dataset_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     _print_summary(dataset)
+
+
+def _paradigm_option(function):
+    return click.option("--paradigm", type=click.Choice(["unsupervised", "semi-supervised", "supervised"]),
+                        default="semi-supervised",
+                        help="unsupervised: no labels; semi-supervised: train on normal windows; "
+                             "supervised: labels also choose each node's threshold.")(function)
+
+
+@main.command("train")
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@_paradigm_option
+@click.option("--nodes", "n_nodes", type=click.IntRange(min=1), default=None,
+              help="Train on the first N nodes of the dataset (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder to write.")
+@click.option("--rounds", type=click.IntRange(min=1), default=20, help="Federated rounds.")
+@click.option("--local-epochs", type=click.IntRange(min=1), default=1, help="Local epochs per round.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, help="Batch size on every client.")
+@click.option("--client-optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), default="adam",
+              help="Client optimizer.")
+@click.option("--client-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, help="Client learning rate.")
+@click.option("--server-lr", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              help="Server SGD learning rate (1.0: plain FedAvg).")
+@click.option("--weighting", type=click.Choice(["examples", "uniform"]), default="examples",
+              help="FedAvg client weights: by examples processed, or equal.")
+@click.option("--clients-per-round", type=click.IntRange(min=1), default=None,
+              help="Clients sampled per round (default: all participating nodes).")
+@click.option("--split", type=click.Choice(["chronological", "blocked"]), default="chronological",
+              help="Per-node split of windows into train/validation/test.")
+@click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.0,
+              help="Percentile of a node's training errors used as its threshold.")
+@click.option("--score", type=click.Choice(["mse", "max"]), default="mse",
+              help="Window score: mean squared reconstruction error, or the largest per-feature error.")
+@click.option("--early-stopping", "patience", type=click.IntRange(min=1), default=None,
+              help="Stop after K rounds without validation improvement (default: off).")
+@click.option("--baselines", default="local,centralized",
+              help="Baselines to train with the same budget: local, centralized, both, or 'none'.")
+@click.option("--seed", type=int, default=0, help="Seed of weights, shuffles and sampling.")
+@click.option("--workers", default="", help="Remote TFF workers, host:port,host:port (trusted network only).")
+@click.option("--data-on-workers", is_flag=True,
+              help="Build each client's data inside the TFF workers from its id (only ids cross the wire).")
+def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, rounds: int, local_epochs: int,
+          batch_size: int, client_optimizer: str, client_lr: float, server_lr: float, weighting: str,
+          clients_per_round: int | None, split: str, percentile: float, score: str, patience: int | None,
+          baselines: str, seed: int, workers: str, data_on_workers: bool) -> None:
+    """Train a federated autoencoder on a processed dataset and write a run folder."""
+    from ftl_tff.data import load_dataset
+    from ftl_tff.runs import TrainConfig, select_first_nodes, train_run
+
+    dataset = load_dataset(dataset_dir)
+    chosen_baselines = [] if baselines.strip().lower() == "none" else _split_list((baselines,)) or []
+    config = TrainConfig(
+        paradigm=paradigm, nodes=select_first_nodes(dataset, n_nodes), rounds=rounds, local_epochs=local_epochs,
+        batch_size=batch_size, client_optimizer=client_optimizer, client_learning_rate=client_lr,
+        server_learning_rate=server_lr, weighting=weighting, clients_per_round=clients_per_round, split=split,
+        percentile=percentile, score=score, early_stopping_patience=patience, baselines=chosen_baselines,
+        seed=seed, workers=_split_list((workers,)) or [], data_on_workers=data_on_workers,
+    )
+    summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty())
+    _print_method_table(summary["metrics"])
+    click.echo(f"Wrote {out}")
+
+
+def _print_method_table(metrics: dict) -> None:
+    import pandas as pd
+
+    rows = []
+    for method, table in metrics.items():
+        row = {"method": method}
+        for metric in ("f1", "precision", "recall", "roc_auc", "pr_auc"):
+            values = table.get(metric, {})
+            row[metric] = values.get("mean")
+            row[f"{metric}_nodes"] = values.get("n_defined")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    columns = ["method", "f1", "precision", "recall", "roc_auc", "pr_auc", "roc_auc_nodes"]
+    click.echo("Mean over nodes (test windows):")
+    click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@main.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+def evaluate(run_dir: Path, dataset_dir: Path, as_json: bool) -> None:
+    """Per-node precision, recall, F1, ROC-AUC and PR-AUC of a run on its test windows."""
+    from ftl_tff.runs import evaluate_run
+
+    table = evaluate_run(run_dir, dataset_dir)
+    if as_json:
+        click.echo(table.to_json(orient="records", indent=2))
+        return
+    columns = [c for c in ("node", "precision", "recall", "f1", "roc_auc", "pr_auc", "n", "n_anomalous", "threshold")
+               if c in table]
+    click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@main.command("score")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output table (.csv or .parquet): per-window score, flag and top contributing metrics.")
+@click.option("--top", "top_k", type=click.IntRange(min=1), default=3, help="Contributing metrics listed per window.")
+def score(model: Path, dataset_dir: Path, out: Path, top_k: int) -> None:
+    """Score every window of the run's nodes in DATASET_DIR (MODEL: a run folder or its model/)."""
+    from ftl_tff.runs import score_run
+
+    table = score_run(model, dataset_dir, top_k=top_k)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    flagged = int(table["anomalous"].sum())
+    click.echo(f"Scored {len(table)} windows of {table['node'].nunique()} nodes; {flagged} flagged. Wrote {out}")
 
 
 @main.command("demo")

@@ -19,6 +19,7 @@ the readers are counted in the manifest (``nodes[*]`` and ``notes``).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -44,6 +45,11 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 NODES_DIR = "nodes"
 EMPTY_WINDOW_POLICIES = ("keep", "drop")
+#: Metrics left out of the features by default (shell-style patterns): the
+#: boot timestamp and cumulative energy counters. Their level says nothing
+#: about a node's health and jumps at every reboot, so a model scaled on
+#: the training period flags every window after the next reboot.
+DEFAULT_EXCLUDED_METRICS: tuple[str, ...] = ("boottime", "*_total_energy_consumption")
 UNLABELLED_POLICIES = ("normal", "drop")
 _SAFE_NODE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -67,6 +73,9 @@ class BuildOptions:
             reporting) or ``"drop"`` them; counted either way.
         unlabelled: ``"normal"`` labels windows without any Nagios report 0;
             ``"drop"`` removes them; counted either way.
+        exclude_metrics: Shell-style patterns of metrics left out of the
+            features (default :data:`DEFAULT_EXCLUDED_METRICS`); each metric
+            left out is named in the manifest's notes.
     """
 
     label_rule: str = "critical"
@@ -77,6 +86,7 @@ class BuildOptions:
     coverage: bool = True
     empty_windows: str = "keep"
     unlabelled: str = "normal"
+    exclude_metrics: tuple[str, ...] = DEFAULT_EXCLUDED_METRICS
 
     def validate(self) -> None:
         """Raise ConfigError on an unknown option value."""
@@ -93,6 +103,16 @@ class BuildOptions:
             unknown = [s for s in self.stats if s not in STATS]
             if unknown or not self.stats:
                 raise ConfigError(f"stats must be 'auto' or a non-empty subset of {', '.join(STATS)}")
+
+
+def _exclude_metrics(source: SourceWindows, patterns: tuple[str, ...]) -> None:
+    excluded = sorted(m for m in source.metrics if any(fnmatch.fnmatchcase(m, p) for p in patterns))
+    for metric in excluded:
+        del source.metrics[metric]
+        del source.metric_plugins[metric]
+    if excluded:
+        source.count("metrics_excluded", len(excluded))
+        source.notes.append(f"left out {len(excluded)} non-stationary metric(s) by exclude_metrics: {', '.join(excluded)}")
 
 
 def _kept_stats(source: SourceWindows, options: BuildOptions) -> dict[str, tuple[str, ...]]:
@@ -143,6 +163,7 @@ def build_tables(source: SourceWindows, options: BuildOptions) -> tuple[dict[str
         the ``nagios_*`` columns.
     """
     options.validate()
+    _exclude_metrics(source, options.exclude_metrics)
     pooled = pool_core_temperatures(source) if options.core_temps == "socket" else 0
     if pooled:
         source.notes.append(f"pooled {pooled} per-core temperature metrics into per-socket metrics (core_temps='socket')")
@@ -262,6 +283,7 @@ def write_dataset(
             "coverage": options.coverage,
             "empty_windows": options.empty_windows,
             "unlabelled": options.unlabelled,
+            "exclude_metrics": list(options.exclude_metrics),
         },
         "feature_columns": info["feature_columns"],
         "label_columns": ["label", *NAGIOS_COLUMNS],

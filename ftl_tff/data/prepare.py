@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .aggregated import read_aggregated
-from .dataset import BuildOptions, ProcessedDataset, build_tables, write_dataset
+from .dataset import DEFAULT_EXCLUDED_METRICS, BuildOptions, ProcessedDataset, build_tables, write_dataset
 from .raw import read_raw
 from .source import SourceWindows
 from .wide import read_wide
@@ -78,6 +78,7 @@ def prepare(
     coverage: bool = True,
     empty_windows: str = "keep",
     unlabelled: str = "normal",
+    exclude_metrics: tuple[str, ...] | list[str] | None = None,
     show_progress: bool = False,
 ) -> ProcessedDataset:
     """Prepare a processed dataset from M100 telemetry.
@@ -93,13 +94,16 @@ def prepare(
         >>> ds.summary()[["node", "windows", "anomalous_windows"]]        # doctest: +SKIP
 
     See :class:`ftl_tff.data.dataset.BuildOptions` for ``label_rule`` to
-    ``unlabelled`` and :func:`read_source` for the reading options.
+    ``exclude_metrics`` (None: the default exclusions; ``()`` keeps every
+    metric) and :func:`read_source` for the reading options.
 
     Returns:
         The written :class:`ProcessedDataset`.
     """
     options = BuildOptions(label_rule=label_rule, horizon=horizon, core_temps=core_temps, align=align,
-                           stats=stats, coverage=coverage, empty_windows=empty_windows, unlabelled=unlabelled)
+                           stats=stats, coverage=coverage, empty_windows=empty_windows, unlabelled=unlabelled,
+                           exclude_metrics=DEFAULT_EXCLUDED_METRICS if exclude_metrics is None
+                           else tuple(exclude_metrics))
     options.validate()
     if label_rule == "drained" and format == "aggregated":
         raise ConfigError("the aggregated release has no nagiosdrained column: the 'drained' rule needs raw or wide data")

@@ -101,3 +101,17 @@ def test_node_with_nagios_but_no_telemetry_is_left_out_with_a_note(small_raw, tm
     assert "77" not in ds.nodes
     assert ds.manifest["skipped_nodes"] == ["77"]
     assert any("77" in note for note in ds.manifest["notes"])
+
+
+def test_non_stationary_metrics_are_left_out_by_default_and_named(tmp_path):
+    root = tmp_path / "raw"
+    write_raw_file(root, "22-09", "ipmi_pub", "p0_power", readings("4", START, [0], [1]), pa.int32())
+    write_raw_file(root, "22-09", "ganglia_pub", "boottime", readings("4", START, [0], [1.66e9]), pa.float64())
+    write_raw_file(root, "22-09", "ganglia_pub", "Gpu0_total_energy_consumption", readings("4", START, [0], [5e6]),
+                   pa.float64())
+    write_raw_file(root, "22-09", "nagios_pub", "state", nagios_rows("4", START, [0]), pa.int32())
+    ds = prepare(root, tmp_path / "out")
+    assert not any(c.startswith(("boottime", "Gpu0_total")) for c in ds.feature_columns)
+    assert any("boottime" in note and "Gpu0_total_energy_consumption" in note for note in ds.manifest["notes"])
+    kept = prepare(root, tmp_path / "all", exclude_metrics=())
+    assert "boottime_avg" in kept.feature_columns
