@@ -193,6 +193,8 @@ def _paradigm_option(function):
               help="Clients sampled per round (default: all participating nodes).")
 @click.option("--split", type=click.Choice(["chronological", "blocked"]), default="chronological",
               help="Per-node split of windows into train/validation/test.")
+@click.option("--block", default="1D",
+              help="Block length of the blocked split (pandas offset, e.g. 6h, 1D).")
 @click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.0,
               help="Percentile of a node's training errors used as its threshold.")
 @click.option("--score", type=click.Choice(["mse", "max"]), default="mse",
@@ -207,7 +209,7 @@ def _paradigm_option(function):
               help="Build each client's data inside the TFF workers from its id (only ids cross the wire).")
 def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, rounds: int, local_epochs: int,
           batch_size: int, client_optimizer: str, client_lr: float, server_lr: float, weighting: str,
-          clients_per_round: int | None, split: str, percentile: float, score: str, patience: int | None,
+          clients_per_round: int | None, split: str, block: str, percentile: float, score: str, patience: int | None,
           baselines: str, seed: int, workers: str, data_on_workers: bool) -> None:
     """Train a federated autoencoder on a processed dataset and write a run folder."""
     from ftl_tff.data import load_dataset
@@ -219,7 +221,7 @@ def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, roun
         paradigm=paradigm, nodes=select_first_nodes(dataset, n_nodes), rounds=rounds, local_epochs=local_epochs,
         batch_size=batch_size, client_optimizer=client_optimizer, client_learning_rate=client_lr,
         server_learning_rate=server_lr, weighting=weighting, clients_per_round=clients_per_round, split=split,
-        percentile=percentile, score=score, early_stopping_patience=patience, baselines=chosen_baselines,
+        block=block, percentile=percentile, score=score, early_stopping_patience=patience, baselines=chosen_baselines,
         seed=seed, workers=_split_list((workers,)) or [], data_on_workers=data_on_workers,
     )
     summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty())

@@ -1,0 +1,400 @@
+"""Train, evaluate and score runs: what ``ftl-tff train|evaluate|score`` do.
+
+A *run folder* holds everything needed to score new windows of the nodes it
+was calibrated on::
+
+    RUN/model/                 the global autoencoder (weights + JSON metadata)
+    RUN/calibration.json       per node: threshold, rule, scaler, imputer
+    RUN/config.json            the training configuration (data split included)
+    RUN/metrics_per_round.csv  federated training curve
+    RUN/metrics_per_node.csv   test metrics per node and method
+    RUN/summary.json           aggregated metrics per method, timings
+    RUN/baselines/             node-local models (when trained)
+
+The federated model is trained on the participating nodes' training windows
+(which windows depends on the paradigm: :mod:`ftl_tff.paradigms`), then
+calibrated per node on that node's own data, and evaluated on each node's test
+windows next to the node-local and centralized baselines trained with the same
+budget (the same number of passes over each training window).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .data import ProcessedDataset, load_dataset
+from .data.client_data import FederatedData, prepare_federated_data
+from .data.scaling import NodeImputer, NodeScaler
+from .errors import ConfigError, SchemaError, SelectionError, SourceNotFoundError
+from .metrics import aggregate_metrics, detection_metrics
+from .paradigms import get_paradigm
+
+METHODS: tuple[str, ...] = ("federated", "local", "centralized")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``).
+
+    Attributes:
+        paradigm: ``unsupervised``, ``semi-supervised`` or ``supervised``.
+        nodes: Participating node ids.
+        rounds: Federated rounds.
+        local_epochs: Local epochs per round.
+        batch_size: Batch size on every client (and for the baselines).
+        client_optimizer: ``adam``, ``sgd`` or ``rmsprop``.
+        client_learning_rate: Client learning rate.
+        server_optimizer: Server optimizer (``sgd``: plain FedAvg at lr 1.0).
+        server_learning_rate: Server learning rate.
+        weighting: ``examples`` (weighted FedAvg) or ``uniform``.
+        clients_per_round: Clients sampled per round (None: all).
+        seed: Seed of weights, shuffles and sampling.
+        split: ``chronological`` or ``blocked``.
+        train: Share of each node's windows for training.
+        validation: Share for validation (early stopping, supervised thresholds).
+        block: Block length of the blocked split.
+        impute: Imputation policy for missing values.
+        percentile: Percentile of training errors used as threshold.
+        score: ``mse`` or ``max`` (Borghesi's largest per-feature error).
+        encoder_units: Encoder widths (decoder mirrors them).
+        early_stopping_patience: Rounds without validation improvement before stopping.
+        baselines: Baselines trained next to the federated model.
+        workers: Remote TFF workers (``host:port``); empty for the local runtime.
+        data_on_workers: Build client datasets inside the workers from client ids.
+    """
+
+    paradigm: str = "semi-supervised"
+    nodes: list[str] = field(default_factory=list)
+    rounds: int = 20
+    local_epochs: int = 1
+    batch_size: int = 32
+    client_optimizer: str = "adam"
+    client_learning_rate: float = 1e-3
+    server_optimizer: str = "sgd"
+    server_learning_rate: float = 1.0
+    weighting: str = "examples"
+    clients_per_round: int | None = None
+    seed: int = 0
+    split: str = "chronological"
+    train: float = 0.7
+    validation: float = 0.1
+    block: str = "1D"
+    impute: str = "median"
+    percentile: float = 99.0
+    score: str = "mse"
+    encoder_units: list[int] = field(default_factory=lambda: [100, 80, 60, 40, 20])
+    early_stopping_patience: int | None = None
+    baselines: list[str] = field(default_factory=lambda: ["local", "centralized"])
+    workers: list[str] = field(default_factory=list)
+    data_on_workers: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError on inconsistent values."""
+        get_paradigm(self.paradigm)
+        if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:
+            raise ConfigError("rounds, local epochs and batch size must be >= 1")
+        unknown = [b for b in self.baselines if b not in METHODS[1:]]
+        if unknown:
+            raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}: use local, centralized")
+        if not 0 < self.percentile < 100:
+            raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
+
+    def split_kwargs(self) -> dict[str, Any]:
+        """Arguments of :func:`prepare_federated_data` that fix the split."""
+        kwargs: dict[str, Any] = {"split": self.split, "train": self.train, "validation": self.validation,
+                                  "impute": self.impute,
+                                  "semi_supervised": get_paradigm(self.paradigm).normal_only_training}
+        if self.split == "blocked":
+            kwargs["block"] = self.block
+        return kwargs
+
+
+def _open(dataset: str | Path | ProcessedDataset) -> ProcessedDataset:
+    return dataset if isinstance(dataset, ProcessedDataset) else load_dataset(dataset)
+
+
+def select_first_nodes(dataset: ProcessedDataset, n_nodes: int | None, nodes: list[str] | None = None) -> list[str]:
+    """The participating nodes: ``nodes`` as given, else the first ``n_nodes`` of the dataset."""
+    if nodes:
+        missing = [n for n in nodes if n not in dataset.nodes]
+        if missing:
+            raise SelectionError(f"node(s) {', '.join(missing)} not in the dataset {dataset.path}")
+        return list(nodes)
+    if n_nodes is None:
+        return dataset.nodes
+    if n_nodes < 1 or n_nodes > len(dataset.nodes):
+        raise ConfigError(f"--nodes must be between 1 and {len(dataset.nodes)} (the dataset's nodes), got {n_nodes}")
+    return dataset.nodes[:n_nodes]
+
+
+def _calibrate(detector, node_data, paradigm, percentile: float) -> dict[str, Any]:
+    """Set the node's threshold on its own data; return what was done."""
+    rule = paradigm.threshold_rule
+    note = ""
+    if rule == "best_f1":
+        y_val = node_data.y_validation
+        if len(y_val) and 0 < int(y_val.sum()) < len(y_val):
+            detector.calibrate(node_data.x_validation, y_val, rule="best_f1")
+        else:
+            rule = "percentile"
+            note = "validation part has one class: percentile threshold used instead of best F1"
+    if rule == "percentile":
+        detector.calibrate(node_data.x_train, rule="percentile", percentile=percentile)
+    return {"threshold": float(detector.threshold_), "rule": rule, "note": note}
+
+
+def _evaluate(detector, node_data) -> tuple[dict[str, Any], np.ndarray]:
+    scores = detector.score_samples(node_data.x_test)
+    predicted = (scores >= detector.threshold_).astype(np.int8)
+    return detection_metrics(node_data.y_test, scores, predicted), scores
+
+
+def _detector_params(config: TrainConfig) -> dict[str, Any]:
+    return {"encoder_units": tuple(config.encoder_units), "batch_size": config.batch_size,
+            "optimizer": config.client_optimizer, "learning_rate": config.client_learning_rate,
+            "score": config.score, "percentile": config.percentile, "seed": config.seed}
+
+
+def train_run(
+    dataset: str | Path | ProcessedDataset,
+    out: str | Path,
+    config: TrainConfig,
+    echo: Callable[[str], None] = print,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the federated model (and baselines) and write a run folder.
+
+    Returns:
+        The summary written to ``out/summary.json``.
+    """
+    from .detection import AnomalyDetector
+    from .federated.runtime import FederatedRuntime
+    from .federated.training import train_federated
+
+    config.validate()
+    dataset = _open(dataset)
+    paradigm = get_paradigm(config.paradigm)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    fed = prepare_federated_data(dataset, config.nodes, **config.split_kwargs())
+    timings["prepare_s"] = time.perf_counter() - started
+    echo(f"{len(fed.nodes)} nodes, {fed.n_features} features, paradigm {paradigm.name}")
+
+    validation = _validation_sets(fed, paradigm)
+    started = time.perf_counter()
+    result = train_federated(
+        {n: fed.node_data[n].x_train for n in fed.nodes}, validation, rounds=config.rounds,
+        local_epochs=config.local_epochs, batch_size=config.batch_size, client_optimizer=config.client_optimizer,
+        client_learning_rate=config.client_learning_rate, server_optimizer=config.server_optimizer,
+        server_learning_rate=config.server_learning_rate, weighting=config.weighting,
+        clients_per_round=config.clients_per_round, seed=config.seed,
+        model_kwargs={"encoder_units": tuple(config.encoder_units)},
+        early_stopping_patience=config.early_stopping_patience, checkpoint_dir=out / "checkpoints",
+        checkpoint_every=max(1, config.rounds // 10), progress=progress,
+        runtime=FederatedRuntime(workers=config.workers) if config.workers else None,
+        data_on_workers=config.data_on_workers,
+    )
+    timings["federated_s"] = time.perf_counter() - started
+    result.history.to_csv(out / "metrics_per_round.csv", index=False)
+
+    rows = []
+    calibration: dict[str, Any] = {}
+    params = _detector_params(config)
+    global_detector = AnomalyDetector.from_model(result.model, **params)
+    for node in fed.nodes:
+        node_data = fed.node_data[node]
+        done = _calibrate(global_detector, node_data, paradigm, config.percentile)
+        metrics, _ = _evaluate(global_detector, node_data)
+        rows.append({"node": node, "method": "federated", **done, **metrics})
+        calibration[node] = {**done, "scaler": node_data.scaler.to_dict(), "imputer": node_data.imputer.to_dict()}
+    # Per-node scalers and thresholds live in calibration.json; the model
+    # folder holds what every node shares.
+    global_detector.save(out / "model", feature_columns=fed.feature_columns,
+                         extra={"paradigm": paradigm.name, "nodes": fed.nodes})
+
+    budget = config.rounds * config.local_epochs
+    if "local" in config.baselines:
+        started = time.perf_counter()
+        echo(f"Training {len(fed.nodes)} node-local baselines ({budget} epochs each) ...")
+        for node in fed.nodes:
+            node_data = fed.node_data[node]
+            local = AnomalyDetector(epochs=budget, **params).fit(node_data.x_train)
+            done = _calibrate(local, node_data, paradigm, config.percentile)
+            metrics, _ = _evaluate(local, node_data)
+            rows.append({"node": node, "method": "local", **done, **metrics})
+        timings["local_s"] = time.perf_counter() - started
+    if "centralized" in config.baselines:
+        started = time.perf_counter()
+        echo(f"Training the centralized baseline on pooled windows ({budget} epochs) ...")
+        pooled = np.concatenate([fed.node_data[n].x_train for n in fed.nodes])
+        central = AnomalyDetector(epochs=budget, **params).fit(pooled)
+        for node in fed.nodes:
+            node_data = fed.node_data[node]
+            done = _calibrate(central, node_data, paradigm, config.percentile)
+            metrics, _ = _evaluate(central, node_data)
+            rows.append({"node": node, "method": "centralized", **done, **metrics})
+        timings["centralized_s"] = time.perf_counter() - started
+
+    per_node = pd.DataFrame(rows)
+    per_node.to_csv(out / "metrics_per_node.csv", index=False)
+    summary = {
+        "library_version": __version__,
+        "paradigm": paradigm.name,
+        "nodes": fed.nodes,
+        "n_features": fed.n_features,
+        "rounds_run": int(result.rounds_run),
+        "best_round": None if result.best_round is None else int(result.best_round),
+        "final_train_loss": float(result.history["train_loss"].iloc[-1]),
+        "metrics": _aggregate_by_method(per_node),
+        "split_report": json.loads(fed.split_report.reset_index().to_json(orient="records")),
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+    (out / "calibration.json").write_text(json.dumps(calibration, indent=1))
+    (out / "config.json").write_text(json.dumps({"dataset": str(dataset.path), **asdict(config)}, indent=2))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def _validation_sets(fed: FederatedData, paradigm) -> dict[str, np.ndarray] | None:
+    """Held-out windows for the validation loss: normal ones when labels may be used."""
+    sets = {}
+    for node in fed.nodes:
+        data = fed.node_data[node]
+        x = data.x_validation
+        if paradigm.normal_only_training:
+            x = x[data.y_validation == 0]
+        if len(x):
+            sets[node] = x
+    return sets or None
+
+
+def _aggregate_by_method(per_node: pd.DataFrame) -> dict[str, Any]:
+    out = {}
+    for method, rows in per_node.groupby("method", sort=False):
+        table = aggregate_metrics(rows.set_index("node"))
+        out[method] = json.loads(table.to_json(orient="index"))
+    return out
+
+
+def _load_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    run_dir = Path(run_dir)
+    if (run_dir / "model.json").exists() and not (run_dir / "calibration.json").exists():
+        run_dir = run_dir.parent  # RUN/model given
+    for name in ("config.json", "calibration.json"):
+        if not (run_dir / name).exists():
+            raise SourceNotFoundError(f"{run_dir} is not a run folder: no {name} (make one with `ftl-tff train`)")
+    config = json.loads((run_dir / "config.json").read_text())
+    calibration = json.loads((run_dir / "calibration.json").read_text())
+    return run_dir, config, calibration
+
+
+def _config_from(saved: dict[str, Any]) -> TrainConfig:
+    fields = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}
+    return TrainConfig(**fields)
+
+
+def evaluate_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset) -> pd.DataFrame:
+    """Test metrics per calibrated node of a run on ``dataset``.
+
+    The split is rebuilt from the run's configuration; each node's test
+    windows are scaled and imputed with the statistics stored at training time.
+    """
+    from .detection import AnomalyDetector
+
+    run_dir, saved, calibration = _load_run(run_dir)
+    config = _config_from(saved)
+    dataset = _open(dataset)
+    nodes = [n for n in config.nodes if n in dataset.nodes]
+    if not nodes:
+        raise SelectionError(f"none of the run's nodes ({', '.join(config.nodes[:10])}) is in {dataset.path}")
+    detector = AnomalyDetector.load(run_dir / "model")
+    _check_features(detector, dataset)
+    fed = prepare_federated_data(dataset, nodes, **config.split_kwargs())
+    rows = []
+    for node in nodes:
+        data = fed.node_data[node]
+        x_test = _transform_with_stored(dataset, node, data.index_test, calibration[node])
+        scores = detector.score_samples(x_test)
+        threshold = calibration[node]["threshold"]
+        metrics = detection_metrics(data.y_test, scores, (scores >= threshold).astype(np.int8))
+        rows.append({"node": node, "threshold": threshold, **metrics})
+    return pd.DataFrame(rows)
+
+
+def _check_features(detector, dataset: ProcessedDataset) -> None:
+    expected = getattr(detector, "feature_columns_", None)
+    if expected and list(expected) != dataset.feature_columns:
+        raise SchemaError(
+            f"{dataset.path}: feature columns differ from the model's ({len(dataset.feature_columns)} vs "
+            f"{len(expected)}); prepare the data with the same options as the training data"
+        )
+
+
+def _transform_with_stored(dataset: ProcessedDataset, node: str, index, stored: dict[str, Any]) -> np.ndarray:
+    frame = dataset.frame(node).loc[index]
+    scaler = NodeScaler.from_dict(stored["scaler"])
+    imputer = NodeImputer.from_dict(stored["imputer"])
+    return imputer.transform(scaler.transform(frame[dataset.feature_columns])).values.astype(np.float32)
+
+
+def score_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset, top_k: int = 3) -> pd.DataFrame:
+    """Score every window of the run's calibrated nodes in ``dataset``.
+
+    Returns:
+        One row per window: node, window_start, score, threshold, anomalous
+        (0/1), label (Nagios, for reference) and the ``top_k`` metrics with the
+        largest reconstruction error (``top1_feature``, ``top1_share``, ...).
+    """
+    from .detection import AnomalyDetector
+
+    run_dir, _saved, calibration = _load_run(run_dir)
+    dataset = _open(dataset)
+    detector = AnomalyDetector.load(run_dir / "model")
+    _check_features(detector, dataset)
+    nodes = [n for n in calibration if n in dataset.nodes]
+    if not nodes:
+        raise SelectionError(f"none of the run's calibrated nodes is in {dataset.path}")
+    frames = []
+    for node in nodes:
+        frame = dataset.frame(node)
+        stored = calibration[node]
+        scaler = NodeScaler.from_dict(stored["scaler"])
+        imputed = NodeImputer.from_dict(stored["imputer"]).transform(scaler.transform(frame[dataset.feature_columns]))
+        x = imputed.values.astype(np.float32)
+        kept = frame.index[imputed.kept_rows]
+        scores = detector.score_samples(x)
+        out = pd.DataFrame({"node": node, "window_start": kept, "score": scores, "threshold": stored["threshold"],
+                            "anomalous": (scores >= stored["threshold"]).astype(np.int8),
+                            "label": frame["label"].to_numpy()[imputed.kept_rows]})
+        top = detector.feature_contributions(x, dataset.feature_columns, top_k=top_k)
+        frames.append(pd.concat([out.reset_index(drop=True), _wide_contributions(top, top_k)], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _wide_contributions(top: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """Accept the detector's attribution table in long or wide form; return wide columns."""
+    if "rank" in top.columns:
+        wide = {}
+        for rank in range(1, top_k + 1):
+            part = top[top["rank"] == rank].set_index("window")
+            wide[f"top{rank}_feature"] = part["feature"]
+            wide[f"top{rank}_share"] = part["share"]
+        return pd.DataFrame(wide).reset_index(drop=True)
+    return top.reset_index(drop=True)

@@ -1,0 +1,135 @@
+"""End to end: train (federated + baselines), evaluate, score, on generated M100 data.
+
+Real TFF on small data; the paradigms use labels only as defined; the
+detection quality on injected anomalies is pinned with a floor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from ftl_tff_cli.main import main
+
+from ftl_tff._processes import child_pids_named
+from ftl_tff.data import prepare
+from ftl_tff.data.synthetic import generate_raw
+
+# Small but real: 4 nodes x 4 days of compact telemetry at 60 s.
+NODES, DAYS = 4, 4.0
+FAST = ["--rounds", "3", "--batch-size", "32", "--seed", "1"]
+FLOOR_ROC_AUC = 0.70  # measured 0.77 (4 nodes: 0.59, 0.94, 0.99, 0.58)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    generate_raw(root / "raw", n_nodes=NODES, days=DAYS, seed=3, metric_set="compact", ipmi_period_s=60,
+                 ganglia_period_s=60, anomaly_rate=1.0)
+    prepare(root / "raw", root / "prepared", "raw")
+    return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("run") / "semi"
+    result = CliRunner().invoke(main, ["train", str(prepared), "--paradigm", "semi-supervised", "--nodes", "3",
+                                       "--out", str(run), *FAST])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    for name in ("model/model.json", "model/model.weights.h5", "calibration.json", "config.json",
+                 "metrics_per_round.csv", "metrics_per_node.csv", "summary.json"):
+        assert (trained / name).exists(), name
+    rounds = pd.read_csv(trained / "metrics_per_round.csv")
+    assert len(rounds) == 3 and rounds["train_loss"].notna().all()
+    per_node = pd.read_csv(trained / "metrics_per_node.csv")
+    assert set(per_node["method"]) == {"federated", "local", "centralized"}
+    assert sorted(per_node.loc[per_node["method"] == "federated", "node"].astype(str)) == sorted(
+        json.loads((trained / "config.json").read_text())["nodes"])
+    assert not child_pids_named("worker_binary")
+
+
+def test_evaluate_reproduces_the_training_time_metrics(trained, prepared):
+    result = CliRunner().invoke(main, ["evaluate", str(trained), str(prepared), "--json"])
+    assert result.exit_code == 0, result.output
+    evaluated = pd.DataFrame(json.loads(result.output)).set_index("node")
+    per_node = pd.read_csv(trained / "metrics_per_node.csv", dtype={"node": str})
+    federated = per_node[per_node["method"] == "federated"].set_index("node")
+    for node in evaluated.index:
+        assert evaluated.loc[node, "f1"] == pytest.approx(federated.loc[node, "f1"], nan_ok=True)
+        assert evaluated.loc[node, "roc_auc"] == pytest.approx(federated.loc[node, "roc_auc"], nan_ok=True)
+
+
+def test_score_lists_windows_flags_and_contributing_metrics(trained, prepared, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(main, ["score", str(trained / "model"), str(prepared), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert {"node", "window_start", "score", "threshold", "anomalous", "label", "top1_feature"} <= set(table.columns)
+    assert (table["anomalous"] == (table["score"] >= table["threshold"])).all()
+    features = json.loads((prepared / "manifest.json").read_text())["feature_columns"]
+    assert set(table["top1_feature"]).issubset(features)
+
+
+def test_unsupervised_training_never_reads_labels(prepared, tmp_path):
+    # Flip every label of the prepared data: an unsupervised run must train the
+    # same model and set the same thresholds (labels only enter evaluation).
+    flipped = tmp_path / "flipped"
+    import shutil
+
+    shutil.copytree(prepared, flipped)
+    for path in (flipped / "nodes").glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        frame["label"] = (1 - frame["label"]).astype(np.int8)
+        frame.to_parquet(path, index=False)
+    runs = {}
+    for name, data in (("orig", prepared), ("flip", flipped)):
+        runs[name] = tmp_path / name
+        result = CliRunner().invoke(main, ["train", str(data), "--paradigm", "unsupervised", "--nodes", "2",
+                                           "--baselines", "none", "--out", str(runs[name]), *FAST])
+        assert result.exit_code == 0, result.output
+    a = json.loads((runs["orig"] / "calibration.json").read_text())
+    b = json.loads((runs["flip"] / "calibration.json").read_text())
+    assert {n: v["threshold"] for n, v in a.items()} == {n: v["threshold"] for n, v in b.items()}
+
+
+def test_semi_supervised_trains_on_normal_windows_only(trained):
+    summary = json.loads((trained / "summary.json").read_text())
+    report = pd.DataFrame(summary["split_report"])
+    assert report["train_anomalous"].sum() > 0  # there were anomalous training windows to remove
+    calibration = json.loads((trained / "calibration.json").read_text())
+    assert all(v["rule"] == "percentile" for v in calibration.values())
+
+
+def test_bad_inputs_are_one_line_errors(prepared, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "processed dataset not found" in result.output
+    result = runner.invoke(main, ["train", str(prepared), "--nodes", "99", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "--nodes must be between 1 and" in result.output
+    result = runner.invoke(main, ["evaluate", str(tmp_path), str(prepared)])
+    assert result.exit_code == 1 and "not a run folder" in result.output
+    assert not child_pids_named("worker_binary")
+
+
+def test_semi_supervised_federated_detects_injected_anomalies(prepared, tmp_path):
+    # Quality floor on generated data (blocked 6 h split so that every node has
+    # anomalies in its test part). Measured when pinned: see CHANGELOG/issue
+    # notes; the floor sits well below the measured mean to absorb CPU noise
+    # in float reductions, not to hide a regression to chance (0.5).
+    run = tmp_path / "quality"
+    result = CliRunner().invoke(main, ["train", str(prepared), "--paradigm", "semi-supervised", "--split", "blocked",
+                                       "--block", "6h", "--baselines", "none", "--rounds", "6", "--seed", "0",
+                                       "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    per_node = pd.read_csv(run / "metrics_per_node.csv")
+    defined = per_node["roc_auc"].dropna()
+    assert len(defined) >= 3
+    assert defined.mean() >= FLOOR_ROC_AUC, per_node[["node", "roc_auc", "pr_auc", "f1"]].to_string()
