@@ -207,10 +207,12 @@ def _paradigm_option(function):
 @click.option("--workers", default="", help="Remote TFF workers, host:port,host:port (trusted network only).")
 @click.option("--data-on-workers", is_flag=True,
               help="Build each client's data inside the TFF workers from its id (only ids cross the wire).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in OUT from its last checkpoint (same options required).")
 def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, rounds: int, local_epochs: int,
           batch_size: int, client_optimizer: str, client_lr: float, server_lr: float, weighting: str,
           clients_per_round: int | None, split: str, block: str, percentile: float, score: str, patience: int | None,
-          baselines: str, seed: int, workers: str, data_on_workers: bool) -> None:
+          baselines: str, seed: int, workers: str, data_on_workers: bool, resume: bool) -> None:
     """Train a federated autoencoder on a processed dataset and write a run folder."""
     from ftl_tff.data import load_dataset
     from ftl_tff.runs import TrainConfig, select_first_nodes, train_run
@@ -224,7 +226,7 @@ def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, roun
         block=block, percentile=percentile, score=score, early_stopping_patience=patience, baselines=chosen_baselines,
         seed=seed, workers=_split_list((workers,)) or [], data_on_workers=data_on_workers,
     )
-    summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty())
+    summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty(), resume=resume)
     _print_method_table(summary["metrics"])
     click.echo(f"Wrote {out}")
 

@@ -169,8 +169,13 @@ def train_run(
     config: TrainConfig,
     echo: Callable[[str], None] = print,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train the federated model (and baselines) and write a run folder.
+
+    Federated training is checkpointed in ``out/checkpoints``; ``resume=True``
+    continues an interrupted run from its last checkpoint (the configuration
+    must be the same) and ends with the same model as an uninterrupted run.
 
     Returns:
         The summary written to ``out/summary.json``.
@@ -201,7 +206,7 @@ def train_run(
         clients_per_round=config.clients_per_round, seed=config.seed,
         model_kwargs={"encoder_units": tuple(config.encoder_units)},
         early_stopping_patience=config.early_stopping_patience, checkpoint_dir=out / "checkpoints",
-        checkpoint_every=max(1, config.rounds // 10), progress=progress,
+        checkpoint_every=max(1, config.rounds // 10), resume=resume, progress=progress,
         runtime=FederatedRuntime(workers=config.workers) if config.workers else None,
         data_on_workers=config.data_on_workers,
     )

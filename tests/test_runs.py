@@ -56,6 +56,24 @@ def test_train_writes_a_complete_run_folder(trained):
     assert not child_pids_named("worker_binary")
 
 
+def test_training_again_into_a_used_run_folder_needs_resume(trained, prepared, tmp_path):
+    import shutil
+
+    run = tmp_path / "again"
+    shutil.copytree(trained, run)  # leave the shared fixture untouched
+    runner = CliRunner()
+    args = ["train", str(prepared), "--paradigm", "semi-supervised", "--nodes", "3", "--out", str(run), *FAST]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "resume" in result.output and "Traceback" not in result.output
+    before = pd.read_csv(run / "metrics_per_round.csv")
+    result = runner.invoke(main, [*args, "--resume", "--baselines", "none"])
+    assert result.exit_code == 0, result.output
+    # All 3 rounds were already done: resuming runs none and keeps the curve.
+    pd.testing.assert_frame_equal(pd.read_csv(run / "metrics_per_round.csv")[["round", "train_loss"]],
+                                  before[["round", "train_loss"]])
+    assert not child_pids_named("worker_binary")
+
+
 def test_evaluate_reproduces_the_training_time_metrics(trained, prepared):
     result = CliRunner().invoke(main, ["evaluate", str(trained), str(prepared), "--json"])
     assert result.exit_code == 0, result.output
@@ -133,3 +151,33 @@ def test_semi_supervised_federated_detects_injected_anomalies(prepared, tmp_path
     defined = per_node["roc_auc"].dropna()
     assert len(defined) >= 3
     assert defined.mean() >= FLOOR_ROC_AUC, per_node[["node", "roc_auc", "pr_auc", "f1"]].to_string()
+
+
+def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_class():
+    from types import SimpleNamespace
+
+    from ftl_tff.detection import AnomalyDetector
+    from ftl_tff.models import build_autoencoder
+    from ftl_tff.paradigms import get_paradigm
+    from ftl_tff.runs import _calibrate
+
+    rng = np.random.default_rng(0)
+    detector = AnomalyDetector.from_model(build_autoencoder(6, encoder_units=(4, 2), seed=0))
+    x_train = rng.random((50, 6)).astype(np.float32)
+    x_val = np.concatenate([rng.random((30, 6)), rng.random((10, 6)) + 3]).astype(np.float32)
+    y_val = np.array([0] * 30 + [1] * 10, dtype=np.int8)
+    node = SimpleNamespace(x_train=x_train, x_validation=x_val, y_validation=y_val)
+    supervised = get_paradigm("supervised")
+    done = _calibrate(detector, node, supervised, 99.0)
+    assert done["rule"] == "best_f1" and not done["note"]
+    scores = detector.score_samples(x_val)
+    # The F1-best threshold separates the shifted windows from the rest.
+    assert scores[y_val == 1].min() >= done["threshold"] > scores[y_val == 0].max()
+    one_class = SimpleNamespace(x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30])
+    done = _calibrate(detector, one_class, supervised, 99.0)
+    assert done["rule"] == "percentile" and "one class" in done["note"]
+    assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 99.0))
+    # Semi-supervised never looks at validation labels.
+    done = _calibrate(detector, node, get_paradigm("semi-supervised"), 95.0)
+    assert done["rule"] == "percentile"
+    assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 95.0))
