@@ -46,8 +46,9 @@ def main() -> None:
     """Federated transfer learning for anomaly detection on HPC telemetry.
 
     Prepare Marconi100 (M100 ExaData) telemetry into per-node windows with
-    Nagios labels, and (in later releases) train a federated autoencoder over
-    a subset of nodes and transfer it to the others.
+    Nagios labels (`data`), train a federated autoencoder over the nodes with
+    TensorFlow Federated (`train`), and evaluate or score it (`evaluate`,
+    `score`). Transfer to non-participating nodes comes in a later release.
     """
 
 
