@@ -394,12 +394,10 @@ def score_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset, top_k
 
 
 def _wide_contributions(top: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """Accept the detector's attribution table in long or wide form; return wide columns."""
-    if "rank" in top.columns:
-        wide = {}
-        for rank in range(1, top_k + 1):
-            part = top[top["rank"] == rank].set_index("window")
-            wide[f"top{rank}_feature"] = part["feature"]
-            wide[f"top{rank}_share"] = part["share"]
-        return pd.DataFrame(wide).reset_index(drop=True)
-    return top.reset_index(drop=True)
+    """The detector's long attribution table (window, rank, feature, share) as top{k}_* columns."""
+    wide = {}
+    for rank in range(1, top_k + 1):
+        part = top[top["rank"] == rank].set_index("window")
+        wide[f"top{rank}_feature"] = part["feature"]
+        wide[f"top{rank}_share"] = part["share"]
+    return pd.DataFrame(wide).reset_index(drop=True)

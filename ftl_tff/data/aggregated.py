@@ -24,7 +24,7 @@ from ..errors import SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
 from .source import SourceWindows, nagios_frame, to_utc
 from .tables import clean_timestamps, numeric_columns, read_table
-from .windows import STATS, combine_partials, finalize, window_ns
+from .windows import STATS, finalize, window_ns
 
 PLUGIN = "ipmi_pub"
 
@@ -113,7 +113,7 @@ def read_aggregated(
                     "max": values[f"{metric}_max"].to_numpy()[present],
                 }
             )
-            per_metric[metric][node] = finalize(combine_partials([rows]))[node]
+            per_metric[metric][node] = finalize(rows)[node]
         if "value" in frame.columns:
             state = pd.to_numeric(frame["value"], errors="coerce")
             bad = state.notna() & ~state.isin([0, 1, 2, 3])

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
 from .source import SourceWindows, nagios_frame, sort_nodes, to_utc
-from .windows import combine_partials, finalize, partial_stats_arrays, window_ns, window_numbers
+from .windows import finalize, partial_stats_arrays, window_ns, window_numbers
 
 #: Plugins read by default: hardware sensors and OS/GPU metrics.
 DEFAULT_PLUGINS: tuple[str, ...] = ("ipmi_pub", "ganglia_pub")
@@ -412,7 +412,7 @@ def read_raw(
             if part is None:
                 return None, scratch.counts
             partials.extend(part)
-        return finalize(combine_partials(partials)), scratch.counts
+        return finalize(partials), scratch.counts
 
     # Two metrics at a time: Parquet decoding and most numpy kernels release
     # the GIL, so a second thread keeps the second core busy. Results are

@@ -36,7 +36,7 @@ from ..errors import SchemaError, SelectionError, SourceNotFoundError
 from ._progress import progress_bar
 from .source import SourceWindows, nagios_frame, to_utc
 from .tables import clean_timestamps, numeric_columns, read_table, table_suffix
-from .windows import combine_partials, finalize, window_ns
+from .windows import finalize, window_ns
 
 LABEL_PREFIXES = ("nagios", "labels", "label")
 _NODE_IN_NAME = re.compile(r"node[_-]?([A-Za-z0-9]+)$")
@@ -210,7 +210,7 @@ def read_wide(
             raise SelectionError(f"node(s) {', '.join(absent)} not found in {source}")
     for (plugin, column), parts in partials.items():
         metric = column if column not in result.metric_plugins else f"{plugin}_{column}"
-        result.add_metric(metric, plugin, finalize(combine_partials(parts)))
+        result.add_metric(metric, plugin, finalize(parts))
     for node, parts in label_parts.items():
         merged = pd.concat(parts).groupby(level=0).agg(
             {"nagios_state_max": "max", "nagios_warning": "sum", "nagios_critical": "sum",

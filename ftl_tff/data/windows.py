@@ -244,9 +244,9 @@ class WindowStats:
         return getattr(self, stat)
 
 
-def finalize(partials: pa.Table | pd.DataFrame) -> dict[str, WindowStats]:
-    """Turn combined partial statistics into per-node :class:`WindowStats`."""
-    table = combine_partials([partials])
+def finalize(partials: pa.Table | pd.DataFrame | list[pa.Table | pd.DataFrame]) -> dict[str, WindowStats]:
+    """Merge partial statistics (one piece or a list) into per-node :class:`WindowStats`."""
+    table = combine_partials(partials if isinstance(partials, list) else [partials])
     out: dict[str, WindowStats] = {}
     if table.num_rows == 0:
         return out
