@@ -1,0 +1,1 @@
+"""Declarative experiments: a grid of federated + transfer runs, resumable, with a report."""
