@@ -246,6 +246,7 @@ def prepare_federated_data(
     impute: str = "median",
     semi_supervised: bool = False,
     clip: bool = False,
+    train_days: float | None = None,
     **split_kwargs: Any,
 ) -> FederatedData:
     """Splits, scales and imputes every node with its own training statistics.
@@ -270,6 +271,12 @@ def prepare_federated_data(
             scaler and imputer are then fitted on the normal windows too.
         clip: Clip scaled values to [0, 1] (see
             :class:`~ftl_tff.data.scaling.NodeScaler`).
+        train_days: Keep only the most recent ``train_days`` days of each
+            node's training part (the validation and test parts are
+            unchanged); the scaler and imputer are fitted on what is kept, as
+            a node with that little history would. The windows left out are
+            counted in ``preparation_report`` (``train_rows_truncated``).
+            None keeps the whole training part.
         **split_kwargs: For ``"blocked"``: ``block`` and ``gap`` (see
             :func:`~ftl_tff.data.splits.blocked_split`).
 
@@ -286,6 +293,8 @@ def prepare_federated_data(
         DataError: If labels are not 0/1 or values are infinite.
     """
     split_fn = _split_function(split, train, validation, split_kwargs)
+    if train_days is not None and not train_days > 0:
+        raise ConfigError(f"train_days must be > 0 days, got {train_days!r}")
     if impute not in IMPUTE_POLICIES:
         raise ConfigError(
             f"unknown imputation policy {impute!r}; expected one of {IMPUTE_POLICIES}"
@@ -302,7 +311,7 @@ def prepare_federated_data(
         frame = _checked_frame(dataset, node, feature_columns)
         splits[node] = split_fn(frame, node)
         prepared, row = _prepare_node(
-            node, splits[node], feature_columns, impute, semi_supervised, clip
+            node, splits[node], feature_columns, impute, semi_supervised, clip, train_days
         )
         node_data[node] = prepared
         report_rows.append(row)
@@ -314,6 +323,7 @@ def prepare_federated_data(
         "impute": impute,
         "semi_supervised": semi_supervised,
         "clip": clip,
+        "train_days": train_days,
         # JSON-safe: a Timedelta block is recorded as its text.
         **{
             k: v if isinstance(v, (bool, int, float, str)) else str(v)
@@ -537,10 +547,16 @@ def _prepare_node(
     impute: str,
     semi_supervised: bool,
     clip: bool,
+    train_days: float | None = None,
 ) -> tuple[NodeData, dict[str, Any]]:
     """Fits scaler and imputer on the node's training rows and applies them."""
     parts = {name: node_split.part(name) for name in PARTS}
-    row: dict[str, Any] = {"node": node, "train_anomalous_removed": 0}
+    row: dict[str, Any] = {"node": node, "train_anomalous_removed": 0, "train_rows_truncated": 0}
+    if train_days is not None and len(parts["train"]):
+        start = parts["train"].index.max() - pd.Timedelta(days=train_days)
+        recent = parts["train"][parts["train"].index > start]
+        row["train_rows_truncated"] = len(parts["train"]) - len(recent)
+        parts["train"] = recent
     if semi_supervised:
         normal = normal_only(parts["train"])
         row["train_anomalous_removed"] = len(parts["train"]) - len(normal)

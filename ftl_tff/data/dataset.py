@@ -336,6 +336,29 @@ class ProcessedDataset:
         """The window length."""
         return self.manifest["window"]
 
+    @property
+    def feature_set(self) -> str:
+        """The named feature set this view selects (``all`` for the whole dataset)."""
+        return self.manifest.get("feature_set", "all")
+
+    def with_features(self, features: str | list[str]) -> ProcessedDataset:
+        """A view of this dataset restricted to a feature set.
+
+        Args:
+            features: ``"D1"``, ``"D2"``, ``"all"`` (see
+                :mod:`ftl_tff.data.features`) or a list of feature columns.
+
+        Returns:
+            A dataset whose ``feature_columns`` are the set's columns; the
+            files on disk are shared, nothing is copied.
+        """
+        from .features import feature_set_columns
+
+        columns = feature_set_columns(self.manifest, features)
+        name = features if isinstance(features, str) else f"{len(columns)} columns"
+        manifest = {**self.manifest, "feature_columns": columns, "feature_set": name}
+        return ProcessedDataset(self.path, manifest)
+
     def frame(self, node: str) -> pd.DataFrame:
         """Load one node's windows, indexed by ``window_start`` (UTC)."""
         node = str(node)
@@ -383,7 +406,7 @@ class ProcessedDataset:
     def __repr__(self) -> str:
         return (
             f"ProcessedDataset({str(self.path)!r}, nodes={len(self.nodes)}, "
-            f"features={len(self.feature_columns)}, window={self.window!r}, label_rule={self.label_rule!r})"
+            f"features={len(self.feature_columns)}, feature_set={self.feature_set!r}, window={self.window!r}, label_rule={self.label_rule!r})"
         )
 
 
