@@ -48,7 +48,10 @@ def main() -> None:
     Prepare Marconi100 (M100 ExaData) telemetry into per-node windows with
     Nagios labels (`data`), train a federated autoencoder over the nodes with
     TensorFlow Federated (`train`), and evaluate or score it (`evaluate`,
-    `score`). Transfer to non-participating nodes comes in a later release.
+    `score`), choose the participating nodes and train (`federated`), carry
+    the model to the other nodes (`transfer`), compare methods with
+    significance tests and effect sizes (`stats`), and run whole grids of
+    paradigms, strategies, N and seeds (`experiment`).
     """
 
 
@@ -174,62 +177,232 @@ def _paradigm_option(function):
                              "supervised: labels also choose each node's threshold.")(function)
 
 
+_TRAINING_OPTIONS = [
+    click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder to write."),
+    click.option("--rounds", type=click.IntRange(min=1), default=20, help="Federated rounds."),
+    click.option("--local-epochs", type=click.IntRange(min=1), default=1, help="Local epochs per round."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, help="Batch size on every client."),
+    click.option("--client-optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), default="adam",
+                 help="Client optimizer."),
+    click.option("--client-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+                 help="Client learning rate."),
+    click.option("--server-lr", type=click.FloatRange(min=0, min_open=True), default=1.0,
+                 help="Server SGD learning rate (1.0: plain FedAvg)."),
+    click.option("--weighting", type=click.Choice(["examples", "uniform"]), default="examples",
+                 help="FedAvg client weights: by examples processed, or equal."),
+    click.option("--clients-per-round", type=click.IntRange(min=1), default=None,
+                 help="Clients sampled per round (default: all participating nodes)."),
+    click.option("--split", type=click.Choice(["chronological", "blocked"]), default="chronological",
+                 help="Per-node split of windows into train/validation/test."),
+    click.option("--block", default="1D", help="Block length of the blocked split (pandas offset, e.g. 6h, 1D)."),
+    click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.0,
+                 help="Percentile of a node's training errors used as its threshold."),
+    click.option("--score", type=click.Choice(["mse", "max"]), default="mse",
+                 help="Window score: mean squared reconstruction error, or the largest per-feature error."),
+    click.option("--early-stopping", "patience", type=click.IntRange(min=1), default=None,
+                 help="Stop after K rounds without validation improvement (default: off)."),
+    click.option("--baselines", default="local,centralized",
+                 help="Baselines to train with the same budget: local, centralized, both, or 'none'."),
+    click.option("--seed", type=int, default=0, help="Seed of weights, shuffles, sampling and Random-N."),
+    click.option("--features", type=click.Choice(["all", "D1", "D2"]), default="all",
+                 help="Feature set: D1 = IPMI + Ganglia, D2 = every feature of the dataset (see the docs)."),
+    click.option("--workers", default="", help="Remote TFF workers, host:port,host:port (trusted network only)."),
+    click.option("--data-on-workers", is_flag=True,
+                 help="Build each client's data inside the TFF workers from its id (only ids cross the wire)."),
+    click.option("--resume", is_flag=True,
+                 help="Continue an interrupted run in OUT from its last checkpoint (same options required)."),
+]
+
+
+def _training_options(function):
+    for option in reversed(_TRAINING_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _train_config(nodes: list[str], paradigm: str, options: dict, selection: dict | None = None):
+    from ftl_tff.runs import TrainConfig
+
+    baselines = options["baselines"]
+    chosen_baselines = [] if baselines.strip().lower() == "none" else _split_list((baselines,)) or []
+    return TrainConfig(
+        paradigm=paradigm, nodes=nodes, rounds=options["rounds"], local_epochs=options["local_epochs"],
+        batch_size=options["batch_size"], client_optimizer=options["client_optimizer"],
+        client_learning_rate=options["client_lr"], server_learning_rate=options["server_lr"],
+        weighting=options["weighting"], clients_per_round=options["clients_per_round"], split=options["split"],
+        block=options["block"], percentile=options["percentile"], score=options["score"],
+        early_stopping_patience=options["patience"], baselines=chosen_baselines, seed=options["seed"],
+        features=options["features"], workers=_split_list((options["workers"],)) or [],
+        data_on_workers=options["data_on_workers"], selection=selection or {},
+    )
+
+
 @main.command("train")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @_paradigm_option
 @click.option("--nodes", "n_nodes", type=click.IntRange(min=1), default=None,
               help="Train on the first N nodes of the dataset (default: all).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder to write.")
-@click.option("--rounds", type=click.IntRange(min=1), default=20, help="Federated rounds.")
-@click.option("--local-epochs", type=click.IntRange(min=1), default=1, help="Local epochs per round.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, help="Batch size on every client.")
-@click.option("--client-optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), default="adam",
-              help="Client optimizer.")
-@click.option("--client-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, help="Client learning rate.")
-@click.option("--server-lr", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              help="Server SGD learning rate (1.0: plain FedAvg).")
-@click.option("--weighting", type=click.Choice(["examples", "uniform"]), default="examples",
-              help="FedAvg client weights: by examples processed, or equal.")
-@click.option("--clients-per-round", type=click.IntRange(min=1), default=None,
-              help="Clients sampled per round (default: all participating nodes).")
-@click.option("--split", type=click.Choice(["chronological", "blocked"]), default="chronological",
-              help="Per-node split of windows into train/validation/test.")
-@click.option("--block", default="1D",
-              help="Block length of the blocked split (pandas offset, e.g. 6h, 1D).")
-@click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.0,
-              help="Percentile of a node's training errors used as its threshold.")
-@click.option("--score", type=click.Choice(["mse", "max"]), default="mse",
-              help="Window score: mean squared reconstruction error, or the largest per-feature error.")
-@click.option("--early-stopping", "patience", type=click.IntRange(min=1), default=None,
-              help="Stop after K rounds without validation improvement (default: off).")
-@click.option("--baselines", default="local,centralized",
-              help="Baselines to train with the same budget: local, centralized, both, or 'none'.")
-@click.option("--seed", type=int, default=0, help="Seed of weights, shuffles and sampling.")
-@click.option("--workers", default="", help="Remote TFF workers, host:port,host:port (trusted network only).")
-@click.option("--data-on-workers", is_flag=True,
-              help="Build each client's data inside the TFF workers from its id (only ids cross the wire).")
-@click.option("--resume", is_flag=True,
-              help="Continue an interrupted run in OUT from its last checkpoint (same options required).")
-def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, out: Path, rounds: int, local_epochs: int,
-          batch_size: int, client_optimizer: str, client_lr: float, server_lr: float, weighting: str,
-          clients_per_round: int | None, split: str, block: str, percentile: float, score: str, patience: int | None,
-          baselines: str, seed: int, workers: str, data_on_workers: bool, resume: bool) -> None:
-    """Train a federated autoencoder on a processed dataset and write a run folder."""
+@_training_options
+def train(dataset_dir: Path, paradigm: str, n_nodes: int | None, **options) -> None:
+    """Train a federated autoencoder on a processed dataset and write a run folder.
+
+    The participating nodes are the first N of the dataset; `ftl-tff
+    federated` chooses them by Top-N or Random-N instead.
+    """
     from ftl_tff.data import load_dataset
-    from ftl_tff.runs import TrainConfig, select_first_nodes, train_run
+    from ftl_tff.runs import select_first_nodes, train_run
 
     dataset = load_dataset(dataset_dir)
-    chosen_baselines = [] if baselines.strip().lower() == "none" else _split_list((baselines,)) or []
-    config = TrainConfig(
-        paradigm=paradigm, nodes=select_first_nodes(dataset, n_nodes), rounds=rounds, local_epochs=local_epochs,
-        batch_size=batch_size, client_optimizer=client_optimizer, client_learning_rate=client_lr,
-        server_learning_rate=server_lr, weighting=weighting, clients_per_round=clients_per_round, split=split,
-        block=block, percentile=percentile, score=score, early_stopping_patience=patience, baselines=chosen_baselines,
-        seed=seed, workers=_split_list((workers,)) or [], data_on_workers=data_on_workers,
-    )
-    summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty(), resume=resume)
+    config = _train_config(select_first_nodes(dataset, n_nodes), paradigm, options)
+    summary = train_run(dataset, options["out"], config, echo=click.echo, progress=sys.stderr.isatty(),
+                        resume=options["resume"])
     _print_method_table(summary["metrics"])
-    click.echo(f"Wrote {out}")
+    click.echo(f"Wrote {options['out']}")
+
+
+@main.command("federated")
+@click.option("--dataset", "dataset_dir", type=click.Path(path_type=Path), required=True,
+              help="Processed dataset folder (from `ftl-tff data prepare`).")
+@_paradigm_option
+@click.option("--nodes", "n_nodes", type=click.IntRange(min=1), required=True, help="Participating nodes (N).")
+@click.option("--strategy", type=click.Choice(["topN", "randomN", "top", "random"], case_sensitive=False),
+              default="topN", help="Top-N by a criterion, or N drawn at random (seeded by --seed).")
+@click.option("--by", "criterion", type=click.Choice(["training_windows", "normal_windows", "anomaly_rate",
+                                                      "completeness"]),
+              default="training_windows", help="Top-N ranking criterion.")
+@_training_options
+def federated(dataset_dir: Path, paradigm: str, n_nodes: int, strategy: str, criterion: str, **options) -> None:
+    """Select N nodes (Top-N or Random-N), train the federated model on them, write a run folder.
+
+    The selection (participating and non-participating nodes, criterion,
+    seed) is written to OUT/selection.json; `ftl-tff transfer` carries the
+    model to the non-participating nodes.
+    """
+    from ftl_tff.data import load_dataset
+    from ftl_tff.runs import train_run
+    from ftl_tff.selection import RandomN, TopN
+
+    dataset = load_dataset(dataset_dir)
+    if options["features"] != "all":
+        dataset = dataset.with_features(options["features"])
+    chooser = TopN(n_nodes, by=criterion) if strategy.lower().startswith("top") else RandomN(n_nodes, options["seed"])
+    selection = chooser.select(dataset.summary())
+    click.echo(f"{'Top' if selection.strategy == 'top' else 'Random'}-{n_nodes} ({selection.criterion}): "
+               f"{', '.join(selection.participating)}; {len(selection.non_participating)} nodes left out")
+    config = _train_config(selection.participating, paradigm, options, selection.to_dict())
+    out = options["out"]
+    summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty(), resume=options["resume"])
+    (Path(out) / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
+    _print_method_table(summary["metrics"])
+    click.echo(f"Wrote {out} (next: ftl-tff transfer --dataset {dataset_dir} --pretrained-model {out}/model "
+               f"--out {out}-transfer)")
+
+
+@main.command("transfer")
+@click.option("--dataset", "dataset_dir", type=click.Path(path_type=Path), required=True,
+              help="Processed dataset folder holding the target nodes.")
+@click.option("--pretrained-model", "model", type=click.Path(path_type=Path), required=True,
+              help="Run folder of the federated model, or its model/ folder.")
+@click.option("--mode", "modes", multiple=True, default=("zero-shot", "fine-tune"),
+              help="zero-shot, fine-tune (frozen encoder), full-fine-tune; repeat or comma-separate.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Results folder.")
+@click.option("--nodes", "nodes", multiple=True,
+              help="Target node ids (default: the nodes that did not train the model).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, help="Fine-tuning epochs (and local baseline's).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+              help="Fine-tuning learning rate.")
+@click.option("--reinit-decoder", is_flag=True, help="Fine-tune from a freshly initialised decoder.")
+@click.option("--no-local", is_flag=True, help="Skip the node-local baseline (no deltas then).")
+@click.option("--efficiency-days", default="",
+              help="Also run the data-efficiency study with these budgets in days, e.g. 1,3,7.")
+@click.option("--save-models/--no-save-models", default=False, help="Save every target node's calibrated detector.")
+@click.option("--seed", type=int, default=None, help="Seed of fine-tuning (default: the run's).")
+def transfer(dataset_dir: Path, model: Path, modes: tuple[str, ...], out: Path, nodes: tuple[str, ...], epochs: int,
+             learning_rate: float, reinit_decoder: bool, no_local: bool, efficiency_days: str, save_models: bool,
+             seed: int | None) -> None:
+    """Transfer a federated model to the nodes that did not train it, and compare with local models."""
+    from ftl_tff.runs import transfer_run
+    from ftl_tff.transfer import TransferConfig
+
+    try:
+        days = [float(d) for d in _split_list((efficiency_days,)) or []]
+    except ValueError as error:
+        raise click.BadParameter(f"--efficiency-days: {error}") from error
+    config = TransferConfig(modes=_split_list(modes) or [], epochs=epochs, learning_rate=learning_rate,
+                            reinit_decoder=reinit_decoder, local_baseline=not no_local)
+    result = transfer_run(model, dataset_dir, out, config, nodes=_split_list(nodes), seed=seed,
+                          efficiency_days=days, save_models=save_models, echo=click.echo)
+    click.echo(result["summary_text"])
+    click.echo(f"Wrote {out} (report: {out}/report.md)")
+
+
+@main.command("stats")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--metric", default="f1", help="Metric compared (f1, roc_auc, pr_auc, precision, recall).")
+@click.option("--baseline", default="local", help="Method transfer is compared with.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown",
+              help="Output format.")
+def stats_command(results: Path, metric: str, baseline: str, fmt: str) -> None:
+    """Significance tests and effect sizes of a results folder (experiment, transfer or run) or per-node CSV."""
+    from ftl_tff.experiments.report import comparison_tables, read_per_node, tables_latex, tables_markdown
+
+    per_node = read_per_node(results)
+    tables = comparison_tables(per_node, metric=metric, baseline=baseline)
+    if fmt == "markdown":
+        click.echo(tables_markdown(tables))
+    elif fmt == "latex":
+        click.echo(tables_latex(tables))
+    else:
+        import pandas as pd
+
+        frames = [t for k in ("transfer_vs_local", "participants", "top_vs_random")
+                  if isinstance(t := tables.get(k), pd.DataFrame) and not t.empty]
+        click.echo(pd.concat(frames, ignore_index=True).to_csv(index=False) if frames else "")
+
+
+@main.command("experiment")
+@click.argument("config_file", type=click.Path(path_type=Path), required=False)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("ftl-experiment-results"),
+              help="Results folder (an unfinished experiment there is resumed).")
+@click.option("--fresh", is_flag=True, help="Delete OUT first instead of resuming.")
+@click.option("--dataset", "dataset_dir", type=click.Path(path_type=Path), default=None,
+              help="Processed dataset (overrides the file's).")
+@click.option("--paradigms", default=None, help="Comma-separated paradigms (overrides the file's).")
+@click.option("--strategies", default=None, help="Comma-separated strategies: top, random.")
+@click.option("--n-nodes", default=None, help="Comma-separated N values.")
+@click.option("--seeds", default=None, help="Comma-separated seeds.")
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Federated rounds.")
+@click.option("--features", type=click.Choice(["all", "D1", "D2"]), default=None, help="Feature set.")
+def experiment(config_file: Path | None, out: Path, fresh: bool, dataset_dir: Path | None, paradigms: str | None,
+               strategies: str | None, n_nodes: str | None, seeds: str | None, rounds: int | None,
+               features: str | None) -> None:
+    """Run an experiment grid from CONFIG_FILE (TOML or YAML) and/or flags; write results and report.md."""
+    from ftl_tff.errors import ConfigError
+    from ftl_tff.experiments.config import ExperimentConfig, load_config
+    from ftl_tff.experiments.runner import run_experiment
+
+    def numbers(text: str | None, name: str) -> list[int] | None:
+        if text is None:
+            return None
+        try:
+            return [int(v) for v in _split_list((text,)) or []]
+        except ValueError as error:
+            raise ConfigError(f"{name} must be comma-separated integers, got {text!r}") from error
+
+    overrides = {"dataset": None if dataset_dir is None else str(dataset_dir.resolve()),
+                 "paradigms": _split_list((paradigms,)) if paradigms else None,
+                 "strategies": _split_list((strategies,)) if strategies else None,
+                 "n_nodes": numbers(n_nodes, "--n-nodes"), "seeds": numbers(seeds, "--seeds"),
+                 "features": features, "training": {"rounds": rounds} if rounds else None}
+    if config_file is not None:
+        config = load_config(config_file).with_overrides(**overrides)
+    else:
+        if dataset_dir is None:
+            raise ConfigError("give an experiment file or at least --dataset")
+        config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
+    click.echo(f"Experiment {config.name!r}: {len(config.cells())} cell(s) -> {out}")
+    result = run_experiment(config, out, echo=click.echo, progress=sys.stderr.isatty(), fresh=fresh)
+    click.echo(f"{len(result.cells_run)} cell(s) run, {len(result.cells_skipped)} reused. Report: {result.report}")
 
 
 def _print_method_table(metrics: dict) -> None:

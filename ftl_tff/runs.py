@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,10 @@ class TrainConfig:
         baselines: Baselines trained next to the federated model.
         workers: Remote TFF workers (``host:port``); empty for the local runtime.
         data_on_workers: Build client datasets inside the workers from client ids.
+        features: Feature set of the dataset: ``all``, ``D1`` or ``D2``
+            (:mod:`ftl_tff.data.features`).
+        selection: How ``nodes`` were chosen (:meth:`ftl_tff.selection.Selection.to_dict`),
+            recorded with the run; empty when the nodes were given.
     """
 
     paradigm: str = "semi-supervised"
@@ -95,6 +100,8 @@ class TrainConfig:
     baselines: list[str] = field(default_factory=lambda: ["local", "centralized"])
     workers: list[str] = field(default_factory=list)
     data_on_workers: bool = False
+    features: str = "all"
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ConfigError on inconsistent values."""
@@ -117,8 +124,11 @@ class TrainConfig:
         return kwargs
 
 
-def _open(dataset: str | Path | ProcessedDataset) -> ProcessedDataset:
-    return dataset if isinstance(dataset, ProcessedDataset) else load_dataset(dataset)
+def _open(dataset: str | Path | ProcessedDataset, features: str = "all") -> ProcessedDataset:
+    dataset = dataset if isinstance(dataset, ProcessedDataset) else load_dataset(dataset)
+    if features != dataset.feature_set:
+        dataset = dataset.with_features(features)
+    return dataset
 
 
 def select_first_nodes(dataset: ProcessedDataset, n_nodes: int | None, nodes: list[str] | None = None) -> list[str]:
@@ -185,7 +195,7 @@ def train_run(
     from .federated.training import train_federated
 
     config.validate()
-    dataset = _open(dataset)
+    dataset = _open(dataset, config.features)
     paradigm = get_paradigm(config.paradigm)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,7 +204,7 @@ def train_run(
     started = time.perf_counter()
     fed = prepare_federated_data(dataset, config.nodes, **config.split_kwargs())
     timings["prepare_s"] = time.perf_counter() - started
-    echo(f"{len(fed.nodes)} nodes, {fed.n_features} features, paradigm {paradigm.name}")
+    echo(f"{len(fed.nodes)} nodes, {fed.n_features} features ({dataset.feature_set}), paradigm {paradigm.name}")
 
     validation = _validation_sets(fed, paradigm)
     started = time.perf_counter()
@@ -226,15 +236,20 @@ def train_run(
     # Per-node scalers and thresholds live in calibration.json; the model
     # folder holds what every node shares.
     global_detector.save(out / "model", feature_columns=fed.feature_columns,
-                         extra={"paradigm": paradigm.name, "nodes": fed.nodes})
+                         extra={"paradigm": paradigm.name, "nodes": fed.nodes, "features": dataset.feature_set})
 
     budget = config.rounds * config.local_epochs
     if "local" in config.baselines:
         started = time.perf_counter()
         echo(f"Training {len(fed.nodes)} node-local baselines ({budget} epochs each) ...")
+        from .transfer import train_local_model
+
         for node in fed.nodes:
             node_data = fed.node_data[node]
-            local = AnomalyDetector(epochs=budget, **params).fit(node_data.x_train)
+            local = AnomalyDetector.from_model(
+                train_local_model(result.model, node_data.x_train, epochs=budget, learning_rate=config.client_learning_rate,
+                                  batch_size=config.batch_size, optimizer=config.client_optimizer, seed=config.seed),
+                **{k: v for k, v in params.items() if k != "encoder_units"})
             done = _calibrate(local, node_data, paradigm, config.percentile)
             metrics, _ = _evaluate(local, node_data)
             rows.append({"node": node, "method": "local", **done, **metrics})
@@ -257,7 +272,9 @@ def train_run(
         "library_version": __version__,
         "paradigm": paradigm.name,
         "nodes": fed.nodes,
+        "features": dataset.feature_set,
         "n_features": fed.n_features,
+        "selection": config.selection or None,
         "rounds_run": int(result.rounds_run),
         "best_round": None if result.best_round is None else int(result.best_round),
         "final_train_loss": float(result.history["train_loss"].iloc[-1]),
@@ -325,7 +342,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset) ->
 
     run_dir, saved, calibration = _load_run(run_dir)
     config = _config_from(saved)
-    dataset = _open(dataset)
+    dataset = _open(dataset, config.features)
     nodes = [n for n in config.nodes if n in dataset.nodes]
     if not nodes:
         raise SelectionError(f"none of the run's nodes ({', '.join(config.nodes[:10])}) is in {dataset.path}")
@@ -369,8 +386,8 @@ def score_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset, top_k
     """
     from .detection import AnomalyDetector
 
-    run_dir, _saved, calibration = _load_run(run_dir)
-    dataset = _open(dataset)
+    run_dir, saved, calibration = _load_run(run_dir)
+    dataset = _open(dataset, saved.get("features", "all"))
     detector = AnomalyDetector.load(run_dir / "model")
     _check_features(detector, dataset)
     nodes = [n for n in calibration if n in dataset.nodes]
@@ -401,3 +418,132 @@ def _wide_contributions(top: pd.DataFrame, top_k: int) -> pd.DataFrame:
         wide[f"top{rank}_feature"] = part["feature"]
         wide[f"top{rank}_share"] = part["share"]
     return pd.DataFrame(wide).reset_index(drop=True)
+
+
+def transfer_run(
+    run_dir: str | Path,
+    dataset: str | Path | ProcessedDataset,
+    out: str | Path,
+    config: Any = None,
+    *,
+    nodes: list[str] | None = None,
+    seed: int | None = None,
+    efficiency_days: list[float] | tuple[float, ...] = (),
+    save_models: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Transfer a run's federated model to other nodes and write a results folder.
+
+    What ``ftl-tff transfer`` does. The paradigm, split, feature set and
+    threshold settings are the run's; the target nodes default to the
+    dataset's nodes that did not train the model. ``out`` receives
+    ``per_node.csv``, ``scores.parquet``, ``deltas.csv`` (with the local
+    baseline), ``efficiency.csv`` (with ``efficiency_days``), ``stats/``,
+    ``figures/``, ``report.md``, ``transfer.json`` and, with
+    ``save_models``, ``models/<node>/<method>/`` (loadable with
+    :meth:`~ftl_tff.detection.AnomalyDetector.load`, scaler included).
+
+    Args:
+        run_dir: Run folder of the federated model (or its ``model/``).
+        dataset: Processed dataset holding the target nodes.
+        out: Results folder.
+        config: A :class:`~ftl_tff.transfer.TransferConfig` (modes, epochs...);
+            its ``percentile``, ``score`` and ``batch_size`` are taken from the run.
+        nodes: Target node ids (default: every node not in the run).
+        seed: Seed of fine-tuning (default: the run's).
+        efficiency_days: Budgets of the data-efficiency study (empty: none).
+        save_models: Save every calibrated target detector.
+        echo: Progress lines.
+
+    Returns:
+        ``{"per_node", "deltas", "tables", "efficiency", "report", "summary_text"}``.
+    """
+    from .detection import AnomalyDetector
+    from .experiments.figures import plot_all
+    from .experiments.report import comparison_tables, write_report
+    from .transfer import (
+        TransferConfig,
+        data_efficiency,
+        efficiency_summary,
+        prepare_targets,
+        transfer_deltas,
+        transfer_to_nodes,
+    )
+
+    run_dir, saved, _calibration = _load_run(run_dir)
+    train_config = _config_from(saved)
+    dataset = _open(dataset, train_config.features)
+    paradigm = get_paradigm(train_config.paradigm)
+    participants = set(train_config.nodes)
+    if nodes:
+        unknown = [n for n in nodes if n not in dataset.nodes]
+        if unknown:
+            raise SelectionError(f"target node(s) {', '.join(unknown)} not in the dataset {dataset.path}")
+        targets = list(nodes)
+    else:
+        targets = [n for n in dataset.nodes if n not in participants]
+    if not targets:
+        raise SelectionError(f"every node of {dataset.path} trained the model in {run_dir}: there is no "
+                             "non-participating node to transfer to (give --nodes, or a dataset with other nodes)")
+    config = config or TransferConfig()
+    config.seed = train_config.seed if seed is None else seed
+    config.percentile, config.score, config.batch_size = (train_config.percentile, train_config.score,
+                                                          train_config.batch_size)
+    config.validate()
+    detector = AnomalyDetector.load(run_dir / "model")
+    _check_features(detector, dataset)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    split = {k: v for k, v in train_config.split_kwargs().items() if k != "semi_supervised"}
+    echo(f"Transferring {run_dir / 'model'} ({paradigm.name}) to {len(targets)} node(s): "
+         f"{', '.join(config.modes)}{' + local baseline' if config.local_baseline else ''}")
+    target_data = prepare_targets(dataset, targets, paradigm, **split)
+    result = transfer_to_nodes(detector.model_, target_data, paradigm, config, keep_detectors=save_models,
+                               echo=echo)
+    per_node = result.per_node.copy()
+    per_node.insert(0, "role", ["participating" if n in participants else "non-participating"
+                                for n in per_node["node"]])
+    per_node.insert(0, "paradigm", paradigm.name)
+    per_node.to_csv(out / "per_node.csv", index=False)
+    result.scores.to_parquet(out / "scores.parquet", index=False)
+    tables: dict[str, Any] = {"per_node": per_node, "scores": result.scores}
+    deltas = None
+    if config.local_baseline and config.modes:
+        deltas = transfer_deltas(per_node, baseline="local", by=["paradigm"])
+        deltas.to_csv(out / "deltas.csv", index=False)
+        tables["deltas"] = deltas
+    if save_models:
+        for (node, method), node_detector in result.detectors.items():
+            data = target_data.node_data[node]
+            node_detector.save(out / "models" / node / method, feature_columns=target_data.feature_columns,
+                               scaler=data.scaler, imputer=data.imputer,
+                               extra={"paradigm": paradigm.name, "node": node, "method": method,
+                                      "source_run": str(run_dir)})
+    efficiency = None
+    if efficiency_days:
+        echo(f"Data-efficiency study: budgets {list(efficiency_days)} days ...")
+        table = data_efficiency(detector.model_, dataset, targets, paradigm, config, days=efficiency_days,
+                                echo=echo, **split)
+        table.to_csv(out / "efficiency.csv", index=False)
+        tables["efficiency"] = table
+        efficiency = efficiency_summary(table)
+    stats_tables = comparison_tables(per_node)
+    figures = plot_all(tables, out / "figures")
+    record = {"source_run": str(run_dir), "dataset": str(dataset.path), "features": dataset.feature_set,
+              "paradigm": paradigm.name, "targets": targets, "transfer": config.to_dict(),
+              "split": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
+                        for k, v in split.items()}, "library_version": __version__}
+    (out / "transfer.json").write_text(json.dumps(record, indent=2))
+    report = write_report(out, title=f"Transfer of {run_dir.name} to {len(targets)} node(s)", per_node=per_node,
+                          tables=stats_tables, figures=figures, efficiency=efficiency)
+    lines = [f"{len(targets)} target node(s); median F1 / ROC-AUC on their test windows:"]
+    for method, rows in per_node.groupby("method", sort=False):
+        lines.append(f"  {method:15s} F1 {rows['f1'].median():.3f}  ROC-AUC {rows['roc_auc'].median():.3f}  "
+                     f"({int(rows['f1'].notna().sum())} nodes with F1 defined)")
+    table = stats_tables.get("transfer_vs_local")
+    if table is not None and not table.empty:
+        lines.extend(f"  {row['summary']}" for _, row in table.iterrows())
+    if efficiency:
+        lines.append(f"  {efficiency['sentence']}")
+    return {"per_node": per_node, "deltas": deltas, "tables": stats_tables, "efficiency": efficiency,
+            "report": report, "summary_text": "\n".join(lines)}

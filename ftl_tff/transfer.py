@@ -64,6 +64,7 @@ __all__ = [
     "fine_tune",
     "prepare_targets",
     "target_view",
+    "train_local_model",
     "transfer_deltas",
     "transfer_to_nodes",
 ]
@@ -242,6 +243,36 @@ def fine_tune(
     copy = trainer.copy(trained)
     copy.history_ = history
     return copy
+
+
+def train_local_model(
+    like: tf.keras.Model,
+    x: np.ndarray,
+    *,
+    epochs: int,
+    learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    optimizer: str = "adam",
+    seed: int | None = 0,
+) -> tf.keras.Model:
+    """Train a node-local autoencoder from scratch, with the architecture of ``like``.
+
+    The model starts from the weights :func:`~ftl_tff.models.autoencoder.build_autoencoder`
+    gives for ``seed`` (as :class:`~ftl_tff.detection.AnomalyDetector` would),
+    and is trained on a compiled model kept across calls, which saves the
+    seconds of building and tracing a new Keras model per node.
+
+    Returns:
+        A new, independent trained model.
+    """
+    from .models.io import autoencoder_architecture
+
+    architecture = autoencoder_architecture(like)
+    weights = _TRAINERS.initial_weights(architecture, seed)
+    model, _ = _TRAINERS.train(architecture, weights, np.asarray(x, np.float32), frozen_encoder=False,
+                               epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                               optimizer=optimizer, seed=seed)
+    return _TRAINERS.copy(model)
 
 
 class _Trainers:

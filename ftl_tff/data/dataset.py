@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,7 @@ def write_dataset(
         "format_version": FORMAT_VERSION,
         "library": "ftl-tff",
         "library_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"path": os.path.abspath(source.source), "format": source.format},
         "window": source.window,
         "label_rule": options.label_rule,
