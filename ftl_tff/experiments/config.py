@@ -129,6 +129,13 @@ class ExperimentConfig:
     def validate(self, source: str = "experiment") -> None:
         """Normalise names and raise ConfigError (naming ``source`` and the key) on bad values."""
         where = f"{source}: "
+        try:
+            self._check(where)
+        except ConfigError as error:
+            message = str(error)
+            raise ConfigError(message if message.startswith(where) else where + message) from error
+
+    def _check(self, where: str) -> None:
         self.dataset = str(self.dataset)
         self.paradigms = [get_paradigm(str(p)).name for p in _list(self.paradigms, "paradigms", where)]
         strategies = []
@@ -156,7 +163,7 @@ class ExperimentConfig:
         try:
             self.train_config(self.cells()[0]).validate()
             self.transfer_config(0).validate()
-        except (TypeError, ConfigError) as error:
+        except TypeError as error:
             raise ConfigError(f"{where}{error}") from error
         days = self.data_efficiency.get("days", [])
         if days:

@@ -284,7 +284,7 @@ def _finish(config: ExperimentConfig, out: Path, run: list[str], skipped: list[s
     undefined = per_node[per_node[config.metric].isna()] if config.metric in per_node else per_node.iloc[:0]
     if len(undefined):
         notes.append(f"{len(undefined)} of {len(per_node)} node x method rows have an undefined {config.metric} "
-                     f"(reasons in per_node.csv, column `undefined`); they are left out of medians and tests.")
+                     f"(reasons in per_node.csv, column `notes`); they are left out of medians and tests.")
     stats_tables = comparison_tables(per_node, metric=config.metric)
     figures = plot_all(tables, out / "figures")
     if skipped:
