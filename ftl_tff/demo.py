@@ -1,76 +1,130 @@
-"""The end-to-end demo behind ``ftl-tff demo`` and ``make demo``.
+"""The main job behind ``ftl-tff demo`` and ``make demo``.
 
-This release runs the data pipeline on generated M100 telemetry: synthetic
-raw release -> processed dataset -> per-node splits, scaling and the
-federated client arrays, printing each step's summary. Federated training,
-transfer and statistics join it as they land.
+One command shows the whole method: generate M100-format telemetry (40 nodes
+x 14 days of the raw release layout, with injected faults that Nagios
+reports), prepare it into 15-minute windows with Nagios labels, select the
+Top-10 nodes, train the federated autoencoder on them (semi-supervised),
+train the node-local and centralized baselines, transfer the model to the 30
+nodes that did not take part (zero-shot and fine-tuned), compare with
+node-local models (Wilcoxon test, effect size), run the data-efficiency
+study, and write ``report.md`` with figures. ``real_sample`` runs the same
+on the real four-node M100 sample (Top-2 of 4); ``quick`` is a small version
+for smoke tests.
+
+It is an :mod:`ftl_tff.experiments` run of one cell: the results folder has
+the layout described in :mod:`ftl_tff.experiments.runner`, plus ``data/``.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .data import prepare
-from .data.client_data import prepare_federated_data
-from .data.synthetic import generate_raw
+from .errors import ConfigError
 
-#: Sizes of the demo: (nodes, days, sampling period in seconds).
+#: Sizes of the generated demo: (nodes, days, sampling period in seconds).
 FULL_SIZE = (40, 14.0, 60)
-QUICK_SIZE = (6, 2.0, 60)
+QUICK_SIZE = (6, 2.0, 120)
 
 
-def run_demo(out: str | Path, quick: bool = False, seed: int = 0, echo: Callable[[str], None] = print) -> dict:
+def _settings(quick: bool, real: bool) -> dict:
+    if quick:
+        return {"n": 3, "rounds": 2, "epochs": 2, "days": [0.5], "max_nodes": 3}
+    if real:
+        return {"n": 2, "rounds": 10, "epochs": 10, "days": [1, 3, 7], "max_nodes": 2}
+    return {"n": 10, "rounds": 10, "epochs": 10, "days": [1, 3, 7], "max_nodes": 10}
+
+
+def _clear(out: Path) -> None:
+    """Start from an empty folder, refusing to delete anything that is not a demo's results."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / "experiment.json").exists() and not (out / "data").exists():
+            raise ConfigError(f"{out} exists and is not an ftl-tff demo results folder: choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_demo(
+    out: str | Path = "ftl-demo-results",
+    quick: bool = False,
+    real_sample: str | Path | None = None,
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+    progress: bool = False,
+):
     """Run the demo and write its results to ``out``.
 
     Args:
-        out: Results folder (created).
-        quick: A small version for smoke tests.
-        seed: Random seed of the generated data.
+        out: Results folder (replaced if it holds an earlier demo).
+        quick: A small version (6 nodes x 2 days, 2 rounds) for smoke tests.
+        real_sample: Folder of the real four-node sample
+            (``examples/data/m100-2209-rebuilt``): run on it instead of
+            generated data.
+        seed: Seed of the generated data and of training.
         echo: Where progress lines go.
+        progress: Progress bars for federated training.
 
     Returns:
-        The summary written to ``out/summary.json``.
+        The :class:`~ftl_tff.experiments.runner.ExperimentResult`.
     """
+    from .data import prepare
+    from .data.synthetic import generate_raw
+    from .experiments.config import ExperimentConfig
+    from .experiments.runner import run_experiment
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    n_nodes, days, period = QUICK_SIZE if quick else FULL_SIZE
-    timings = {}
-
-    echo(f"[1/3] Generating {n_nodes} nodes x {days:g} days of M100-format telemetry (seed {seed}) ...")
+    _clear(out)
     started = time.perf_counter()
-    synthetic = generate_raw(out / "raw", n_nodes=n_nodes, days=days, seed=seed, metric_set="compact", overwrite=True,
-                             ipmi_period_s=period, ganglia_period_s=period)
-    timings["generate_s"] = time.perf_counter() - started
-    echo(f"      {len(synthetic.ground_truth)} injected anomaly episodes -> {out / 'raw'}")
-
-    echo("[2/3] Preparing 15-minute windows with Nagios labels (rule: critical) ...")
-    started = time.perf_counter()
-    dataset = prepare(out / "raw", out / "prepared", "raw")
-    timings["prepare_s"] = time.perf_counter() - started
+    settings = _settings(quick, real_sample is not None)
+    if real_sample is not None:
+        echo(f"[1/3] Preparing the real M100 sample in {real_sample} (15-minute windows, Nagios 'critical') ...")
+        dataset = prepare(real_sample, out / "data" / "prepared", "wide")
+    else:
+        n_nodes, days, period = QUICK_SIZE if quick else FULL_SIZE
+        echo(f"[1/3] Generating {n_nodes} nodes x {days:g} days of M100-format telemetry (seed {seed}) ...")
+        synthetic = generate_raw(out / "data" / "raw", n_nodes=n_nodes, days=days, seed=seed, metric_set="compact",
+                                 ipmi_period_s=period, ganglia_period_s=period, anomaly_rate=1.0, overwrite=True)
+        echo(f"      {len(synthetic.ground_truth)} injected anomaly episodes; preparing 15-minute windows ...")
+        dataset = prepare(out / "data" / "raw", out / "data" / "prepared", "raw")
     summary = dataset.summary()
     echo(f"      {len(dataset.nodes)} nodes, {len(dataset.feature_columns)} features, "
-         f"{int(summary['windows'].sum())} windows, {int(summary['anomalous_windows'].sum())} anomalous")
+         f"{int(summary['windows'].sum())} windows, {int(summary['anomalous_windows'].sum())} anomalous "
+         f"({time.perf_counter() - started:.0f} s)")
 
-    echo(f"[3/3] Splitting per node (blocked by {'6 h' if quick else 'day'}, 80/20), scaling on each node's own training part ...")
-    started = time.perf_counter()
-    federated = prepare_federated_data(dataset, split="blocked", train=0.8, block="6h" if quick else "1D")
-    timings["split_scale_s"] = time.perf_counter() - started
-    report = federated.split_report
-    echo(report.to_string(max_rows=12))
-
-    result = {
-        "nodes": len(dataset.nodes),
-        "features": len(dataset.feature_columns),
-        "windows": int(summary["windows"].sum()),
-        "anomalous_windows": int(summary["anomalous_windows"].sum()),
-        "injected_episodes": len(synthetic.ground_truth),
-        "timings": {k: round(v, 2) for k, v in timings.items()},
-    }
-    (out / "summary.json").write_text(json.dumps(result, indent=2))
-    summary.to_csv(out / "nodes.csv", index=False)
-    report.to_csv(out / "split_report.csv")
-    echo(f"Done. Results in {out} (summary.json, nodes.csv, split_report.csv, prepared/).")
+    config = ExperimentConfig(
+        dataset=str(dataset.path), name="ftl-tff demo" + (" (real M100 sample)" if real_sample else ""),
+        paradigms=["semi-supervised"], strategies=["top"], n_nodes=[settings["n"]], seeds=[seed],
+        baselines=["local", "centralized"],
+        training={"rounds": settings["rounds"], "train": 0.7, "validation": 0.1},
+        transfer={"modes": ["zero-shot", "fine-tune"], "epochs": settings["epochs"]},
+        data_efficiency={"days": settings["days"], "max_nodes": settings["max_nodes"]},
+    )
+    echo(f"[2/3] Top-{settings['n']} nodes train the federated model ({settings['rounds']} rounds), baselines, "
+         f"transfer to the other {len(dataset.nodes) - settings['n']} nodes ...")
+    result = run_experiment(config, out, echo=lambda line: echo(f"      {line}"), progress=progress)
+    echo("[3/3] Results")
+    for line in headline_lines(result):
+        echo(f"      {line}")
+    echo(f"Done in {time.perf_counter() - started:.0f} s. Report: {result.report}")
     return result
+
+
+def headline_lines(result) -> list[str]:
+    """The demo's headline: median F1 per method and the transfer statistics, in plain words."""
+    per_node = result.per_node
+    lines = []
+    for role in ("participating", "non-participating"):
+        rows = per_node[per_node["role"] == role]
+        if rows.empty:
+            continue
+        medians = rows.groupby("method", sort=False)["f1"].median()
+        parts = ", ".join(f"{method} {value:.2f}" for method, value in medians.items())
+        lines.append(f"{role} nodes ({rows['node'].nunique()}): median F1 {parts}")
+    table = result.tables.get("transfer_vs_local")
+    if table is not None and not table.empty:
+        lines.extend(str(row["summary"]) for _, row in table.iterrows())
+    if result.efficiency:
+        lines.append(str(result.efficiency["sentence"]))
+    return lines

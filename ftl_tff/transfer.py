@@ -646,6 +646,12 @@ def efficiency_summary(table: pd.DataFrame, metric: str = "f1", reference: str =
                 "sentence": f"no full-data {reference} model or no {method} rows: the claim cannot be tested"}
     reference_median = float(full[metric].median())
     reference_days = float(full["days"].median())
+    if not reference_median > 0:
+        return {"reference_median": _float(reference_median), "reference_days": reference_days,
+                "curve": _curve_dict(curve, order), "smallest_matching_days": None, "data_ratio": None,
+                "sentence": f"{reference} on the full training data has a median {metric} of "
+                            f"{_float(reference_median) or 0:.3f}: there is no level to match, the claim is not "
+                            "tested"}
     matching = [b for b in order.index if b != "full" and curve.loc[b, method] >= reference_median]
     smallest = float(order[matching[0]]) if matching else None
     ratio = reference_days / smallest if smallest else None

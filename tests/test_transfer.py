@@ -239,3 +239,10 @@ def test_the_global_model_is_the_zero_shot_model(dataset, global_model, tmp_path
     threshold = np.percentile(AnomalyDetector.from_model(global_model).score_samples(
         targets.node_data[node].x_train), 99.0)
     assert result.per_node.loc[0, "threshold"] == pytest.approx(threshold, rel=1e-6)
+
+
+def test_efficiency_summary_does_not_claim_a_ratio_against_a_zero_reference():
+    rows = [{"node": n, "budget": b, "days": d, "method": m, "f1": 0.0}
+            for n in ("a", "b") for b, d in (("1d", 1), ("full", 10)) for m in ("local", "fine-tune")]
+    summary = efficiency_summary(pd.DataFrame(rows))
+    assert summary["data_ratio"] is None and "not tested" in summary["sentence"]

@@ -28,6 +28,7 @@ to the file. Example::
 
     [data_efficiency]
     days = [1, 3, 7]                # empty: no study
+    max_nodes = 10                  # optional: the first 10 non-participating nodes only
 
 Unknown keys and wrong types are errors that name the key and the file.
 """
@@ -58,7 +59,7 @@ TRAINING_KEYS = ("rounds", "local_epochs", "batch_size", "client_optimizer", "cl
 TRANSFER_KEYS = ("modes", "epochs", "learning_rate", "optimizer", "reinit_decoder", "local_baseline",
                  "local_epochs")
 #: Keys of ``[data_efficiency]``.
-EFFICIENCY_KEYS = ("days", "paradigm", "strategy", "n_nodes", "seed", "include_full")
+EFFICIENCY_KEYS = ("days", "paradigm", "strategy", "n_nodes", "seed", "include_full", "max_nodes")
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ class ExperimentConfig:
         transfer: :class:`~ftl_tff.transfer.TransferConfig` options (:data:`TRANSFER_KEYS`).
         data_efficiency: ``days`` (budgets; empty for no study) and the cell it
             runs on (``paradigm``, ``strategy``, ``n_nodes``, ``seed``; default
-            the grid's first of each), ``include_full`` (default true).
+            the grid's first of each), ``include_full`` (default true),
+            ``max_nodes`` (study only the first k non-participating nodes, in
+            node order; default all).
         metric: The headline metric of the report (``f1`` or ``roc_auc``...).
     """
 
@@ -171,6 +174,10 @@ class ExperimentConfig:
             if any(not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0 for d in budgets):
                 raise ConfigError(f"{where}data_efficiency.days must be positive numbers, got {days}")
             self.efficiency_cell()
+            max_nodes = self.data_efficiency.get("max_nodes")
+            if max_nodes is not None and (not isinstance(max_nodes, int) or isinstance(max_nodes, bool)
+                                          or max_nodes < 1):
+                raise ConfigError(f"{where}data_efficiency.max_nodes must be an integer >= 1, got {max_nodes!r}")
 
     # -- the grid ---------------------------------------------------------
 
@@ -214,8 +221,15 @@ class ExperimentConfig:
 
     def fingerprint(self) -> str:
         """A hash of everything that changes results (the name excluded)."""
-        payload = {k: v for k, v in self.to_dict().items() if k != "name"}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return _hash({k: v for k, v in self.to_dict().items() if k != "name"})
+
+    def cell_fingerprint(self) -> str:
+        """A hash of what changes a grid cell's results.
+
+        The report's metric and the data-efficiency study are left out: they
+        can change without redoing finished cells.
+        """
+        return _hash({k: v for k, v in self.to_dict().items() if k not in ("name", "metric", "data_efficiency")})
 
     def with_overrides(self, **overrides: Any) -> ExperimentConfig:
         """A copy with top-level keys replaced (None values are ignored).
@@ -281,6 +295,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
         return ExperimentConfig(**data)
     except ConfigError as error:
         raise ConfigError(str(error).replace("experiment: ", f"{path}: ", 1)) from error
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _list(value: Any, key: str, where: str) -> list[Any]:

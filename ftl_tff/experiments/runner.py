@@ -132,12 +132,13 @@ def run_experiment(
 def _claim(out: Path, config: ExperimentConfig) -> None:
     """Record the configuration in ``out``; refuse a folder made by another one."""
     marker = out / "experiment.json"
-    record = {"fingerprint": config.fingerprint(), "config": config.to_dict()}
+    record = {"fingerprint": config.cell_fingerprint(), "config": config.to_dict()}
     if marker.exists():
         saved = json.loads(marker.read_text())
         if saved.get("fingerprint") != record["fingerprint"]:
             before, now = saved.get("config", {}), record["config"]
-            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k != "name")
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)
+                             and k not in ("name", "metric", "data_efficiency"))
             raise ConfigError(f"{out} holds results of a different experiment (changed: {', '.join(changed)}); "
                               "use another --out, or --fresh to start over")
     marker.write_text(json.dumps(record, indent=2, default=str))
@@ -148,7 +149,7 @@ def _finished(folder: Path, config: ExperimentConfig) -> bool:
     if not done.exists():
         return False
     try:
-        return json.loads(done.read_text()).get("fingerprint") == config.fingerprint()
+        return json.loads(done.read_text()).get("fingerprint") == config.cell_fingerprint()
     except json.JSONDecodeError:
         return False
 
@@ -193,7 +194,7 @@ def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, f
     for position, (key, value) in enumerate(coords.items()):
         per_node.insert(position, key, value)
     per_node.to_csv(folder / "per_node.csv", index=False)
-    done = {"fingerprint": config.fingerprint(), "cell": coords, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    done = {"fingerprint": config.cell_fingerprint(), "cell": coords, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (folder / DONE).write_text(json.dumps(done, indent=2))
 
 
@@ -212,11 +213,15 @@ def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Pa
         selection = json.loads((folder / "selection.json").read_text())
         if not selection["non_participating"]:
             return None
-        echo(f"Data efficiency on {cell.cell_id}: budgets {config.data_efficiency['days']} days ...")
+        targets = sorted(selection["non_participating"], key=lambda n: (len(n), n))
+        if config.data_efficiency.get("max_nodes"):
+            targets = targets[: config.data_efficiency["max_nodes"]]
         model = AnomalyDetector.load(folder / "run" / "model").model_
+        echo(f"Data efficiency ({cell.cell_id} model, {len(targets)} non-participating nodes): budgets "
+             f"{config.data_efficiency['days']} days and the full training part ...")
         train_config = config.train_config(cell)
         split = {k: v for k, v in train_config.split_kwargs().items() if k != "semi_supervised"}
-        table = data_efficiency(model, dataset, selection["non_participating"], cell.paradigm,
+        table = data_efficiency(model, dataset, targets, cell.paradigm,
                                 config.transfer_config(cell.seed), days=config.data_efficiency["days"],
                                 include_full=config.data_efficiency.get("include_full", True),
                                 echo=lambda line: echo(line), **split)

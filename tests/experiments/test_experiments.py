@@ -122,6 +122,10 @@ def test_an_interrupted_experiment_resumes_to_the_same_results(prepared, tmp_pat
                                   rtol=1e-6)
     again = run_experiment(config, tmp_path / "resumed", echo=lambda _: None, progress=False)
     assert again.cells_run == [] and len(again.cells_skipped) == 2
+    # The report's metric and the data-efficiency study do not invalidate finished cells.
+    study = config.with_overrides(metric="roc_auc", data_efficiency={"days": [0.25, 0.5]})
+    changed = run_experiment(study, tmp_path / "resumed", echo=lambda _: None, progress=False)
+    assert changed.cells_run == [] and set(changed.efficiency["curve"]) == {"0.25d", "0.5d", "full"}
     assert not child_pids_named("worker_binary")
 
     with pytest.raises(ConfigError, match="different experiment.*seeds"):
