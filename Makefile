@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 demo: $(STAMP)
 	$(VENV)/bin/ftl-tff demo
 
-test: $(STAMP)
+test: $(STAMP) docs
 	$(PY) -m pytest -m "not slow"
 
 test-all: $(STAMP)

@@ -1,2 +1,2 @@
 """ftl-tff"""
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"

@@ -528,6 +528,7 @@ def transfer_run(
         tables["efficiency"] = table
         efficiency = efficiency_summary(table)
     stats_tables = comparison_tables(per_node)
+    auc_tables = comparison_tables(per_node, metric="roc_auc")
     figures = plot_all(tables, out / "figures")
     record = {"source_run": str(run_dir), "dataset": str(dataset.path), "features": dataset.feature_set,
               "paradigm": paradigm.name, "targets": targets, "transfer": config.to_dict(),
@@ -535,7 +536,7 @@ def transfer_run(
                         for k, v in split.items()}, "library_version": __version__}
     (out / "transfer.json").write_text(json.dumps(record, indent=2))
     report = write_report(out, title=f"Transfer of {run_dir.name} to {len(targets)} node(s)", per_node=per_node,
-                          tables=stats_tables, figures=figures, efficiency=efficiency)
+                          tables=[stats_tables, auc_tables], figures=figures, efficiency=efficiency)
     lines = [f"{len(targets)} target node(s); median F1 / ROC-AUC on their test windows:"]
     for method, rows in per_node.groupby("method", sort=False):
         lines.append(f"  {method:15s} F1 {rows['f1'].median():.3f}  ROC-AUC {rows['roc_auc'].median():.3f}  "

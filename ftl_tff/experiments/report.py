@@ -197,7 +197,7 @@ def tables_markdown(tables: Mapping[str, Any]) -> str:
                    "Paired by node; the same tests.")
     top = tables.get("top_vs_random")
     if top is not None and not top.empty:
-        lines.extend([f"### Top-N vs Random-N: gain of {tables.get('headline')} over local", "",
+        lines.extend([f"### Top-N vs Random-N: gain of {tables.get('headline')} over local ({metric})", "",
                       "Independent groups (the nodes each strategy leaves out); Mann-Whitney U, rank-biserial r.", ""])
         shown = [c for c in ["paradigm", "n_nodes", "comparison", "n_a", "n_b", "median_a", "median_b", "median_diff",
                              "p_value", "rank_biserial", "effect"] if c in top.columns]
@@ -205,8 +205,8 @@ def tables_markdown(tables: Mapping[str, Any]) -> str:
         lines.extend(f"- {_condition_text({c: r[c] for c in ('paradigm', 'n_nodes')})}: {r['summary']}"
                      for _, r in top.iterrows())
         lines.append("")
-    for key, title in (("paradigms", f"Across paradigms ({tables.get('headline')})"),
-                       ("methods", "Across methods on the non-participating nodes")):
+    for key, title in (("paradigms", f"Across paradigms ({tables.get('headline')}, {metric})"),
+                       ("methods", f"Across methods on the non-participating nodes ({metric})")):
         multis = tables.get(key) or []
         if not multis:
             continue
@@ -251,7 +251,7 @@ def write_report(
     *,
     title: str,
     per_node: pd.DataFrame,
-    tables: Mapping[str, Any],
+    tables: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     figures: Mapping[str, Path],
     config: Mapping[str, Any] | None = None,
     efficiency: Mapping[str, Any] | None = None,
@@ -260,6 +260,9 @@ def write_report(
 ) -> Path:
     """Write ``report.md`` (and ``stats/*.md``, ``stats/*.tex``, ``headline.csv``) into ``out``.
 
+    ``tables`` is one :func:`comparison_tables` result or several (one per
+    metric, e.g. F1 and ROC-AUC), reported in that order.
+
     Returns:
         The path of ``report.md``.
     """
@@ -267,13 +270,15 @@ def write_report(
     (out / "stats").mkdir(parents=True, exist_ok=True)
     headline = headline_table(per_node)
     headline.to_csv(out / "headline.csv", index=False)
-    stats_md = tables_markdown(tables)
+    sets = [tables] if isinstance(tables, Mapping) else list(tables)
+    stats_md = "\n".join(tables_markdown(t) for t in sets)
     (out / "stats" / "comparisons.md").write_text(stats_md)
-    (out / "stats" / "comparisons.tex").write_text(tables_latex(tables))
-    for key in ("transfer_vs_local", "participants", "top_vs_random"):
-        table = tables.get(key)
-        if table is not None and not table.empty:
-            table.to_csv(out / "stats" / f"{key}.csv", index=False)
+    (out / "stats" / "comparisons.tex").write_text("\n".join(tables_latex(t) for t in sets))
+    for t in sets:
+        for key in ("transfer_vs_local", "participants", "top_vs_random"):
+            table = t.get(key)
+            if table is not None and not table.empty:
+                table.to_csv(out / "stats" / f"{key}_{t.get('metric', 'f1')}.csv", index=False)
 
     lines = [f"# {title}", ""]
     if config:

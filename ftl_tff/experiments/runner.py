@@ -290,11 +290,13 @@ def _finish(config: ExperimentConfig, out: Path, run: list[str], skipped: list[s
     if len(undefined):
         notes.append(f"{len(undefined)} of {len(per_node)} node x method rows have an undefined {config.metric} "
                      f"(reasons in per_node.csv, column `notes`); they are left out of medians and tests.")
-    stats_tables = comparison_tables(per_node, metric=config.metric)
+    metrics = [config.metric] + [m for m in ("f1", "roc_auc") if m != config.metric and m in per_node.columns]
+    every = [comparison_tables(per_node, metric=m) for m in metrics]
+    stats_tables = every[0]
     figures = plot_all(tables, out / "figures")
     if skipped:
         notes.append(f"{len(skipped)} cell(s) were finished in an earlier call and reused: {', '.join(skipped)}.")
-    report = write_report(out, title=f"Experiment: {config.name}", per_node=per_node, tables=stats_tables,
+    report = write_report(out, title=f"Experiment: {config.name}", per_node=per_node, tables=every,
                           figures=figures, config=config.to_dict(), efficiency=efficiency, notes=notes,
                           timings=timings)
     if efficiency is not None:
