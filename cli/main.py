@@ -208,7 +208,8 @@ _TRAINING_OPTIONS = [
                  help="Feature set: D1 = IPMI + Ganglia, D2 = every feature of the dataset (see the docs)."),
     click.option("--workers", default="", help="Remote TFF workers, host:port,host:port (trusted network only)."),
     click.option("--data-on-workers", is_flag=True,
-                 help="Build each client's data inside the TFF workers from its id (only ids cross the wire)."),
+                 help="Build each round's client datasets inside the TFF workers (the rows still travel with the "
+                      "computation; see the remote-workers tutorial)."),
     click.option("--resume", is_flag=True,
                  help="Continue an interrupted run in OUT from its last checkpoint (same options required)."),
 ]
@@ -417,8 +418,8 @@ def _print_method_table(metrics: dict) -> None:
             row[f"{metric}_nodes"] = values.get("n_defined")
         rows.append(row)
     frame = pd.DataFrame(rows)
-    columns = ["method", "f1", "precision", "recall", "roc_auc", "pr_auc", "roc_auc_nodes"]
-    click.echo("Mean over nodes (test windows):")
+    columns = ["method", "f1", "precision", "recall", "roc_auc", "pr_auc", "f1_nodes", "roc_auc_nodes"]
+    click.echo("Mean over the nodes where each metric is defined (test windows; *_nodes: how many):")
     click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, na_rep="n/a",
                                                                  float_format=lambda v: f"{v:.3f}"))
 
@@ -463,7 +464,7 @@ def score(model: Path, dataset_dir: Path, out: Path, top_k: int) -> None:
 @main.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("ftl-demo-results"),
               help="Results folder (an earlier demo there is replaced).")
-@click.option("--quick", is_flag=True, help="A small version (6 nodes x 2 days, 2 rounds) for smoke tests.")
+@click.option("--quick", is_flag=True, help="A small version (6 nodes x 3 days, 2 rounds) for smoke tests.")
 @click.option("--real-sample", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Run on the real four-node M100 sample (examples/data/m100-2209-rebuilt) instead.")
 @click.option("--seed", type=int, default=0, help="Random seed.")
@@ -471,7 +472,7 @@ def demo(out: Path, quick: bool, real_sample: Path | None, seed: int) -> None:
     """Run the whole method on generated M100 data and write a report.
 
     Generates 40 nodes x 14 days of M100-format telemetry, prepares it,
-    trains the federated model on the Top-10 nodes, trains local and
+    trains the federated model on the Top-10 nodes by normal windows, trains local and
     centralized baselines, transfers the model to the other 30 nodes
     (zero-shot and fine-tuned), compares with node-local models (Wilcoxon,
     effect sizes), runs the data-efficiency study, and writes OUT/report.md

@@ -9,7 +9,8 @@ was calibrated on::
     RUN/metrics_per_round.csv  federated training curve
     RUN/metrics_per_node.csv   test metrics per node and method
     RUN/summary.json           aggregated metrics per method, timings
-    RUN/baselines/             node-local models (when trained)
+    RUN/checkpoints/           federated training checkpoints (resume)
+    RUN/selection.json         how the nodes were chosen (written by ``ftl-tff federated``)
 
 The federated model is trained on the participating nodes' training windows
 (which windows depends on the paradigm: :mod:`ftl_tff.paradigms`), then
@@ -536,7 +537,14 @@ def transfer_run(
                         for k, v in split.items()}, "library_version": __version__}
     (out / "transfer.json").write_text(json.dumps(record, indent=2))
     report = write_report(out, title=f"Transfer of {run_dir.name} to {len(targets)} node(s)", per_node=per_node,
-                          tables=[stats_tables, auc_tables], figures=figures, efficiency=efficiency)
+                          tables=[stats_tables, auc_tables], figures=figures, efficiency=efficiency,
+                          files=["`per_node.csv`: every target node and method",
+                                 "`scores.parquet`: test-window scores of every method",
+                                 "`deltas.csv`: per-node gain of each transfer mode over local (with the local baseline)",
+                                 "`efficiency.csv`: the data-efficiency study (with --efficiency-days)",
+                                 "`stats/`: comparison tables (Markdown, LaTeX, CSV)", "`figures/`: the figures above",
+                                 "`models/`: calibrated detectors per node and method (with --save-models)",
+                                 "`transfer.json`: the source run, targets and settings"])
     lines = [f"{len(targets)} target node(s); median F1 / ROC-AUC on their test windows:"]
     for method, rows in per_node.groupby("method", sort=False):
         lines.append(f"  {method:15s} F1 {rows['f1'].median():.3f}  ROC-AUC {rows['roc_auc'].median():.3f}  "

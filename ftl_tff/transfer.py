@@ -586,10 +586,12 @@ def data_efficiency(
         **split_kwargs: Split options (as the run's).
 
     Returns:
-        One row per (node, budget, method): ``node``, ``days`` (the budget;
-        the real span for the full part), ``budget`` (``"1d"``... or
-        ``"full"``), ``n_windows`` (training windows used), ``method`` and
-        the detection metrics.
+        One row per (node, budget, method): ``node``, ``budget`` (``"1d"``...
+        or ``"full"``), ``days`` (the training data used, as windows x window
+        length in days: at most the budget, less when windows are missing or,
+        in the supervised paradigm, anomalous windows are left out),
+        ``n_windows`` (training windows used), ``method`` and the detection
+        metrics.
     """
     config = config or TransferConfig()
     budgets: list[float | None] = [float(d) for d in sorted(set(days))]
@@ -600,6 +602,7 @@ def data_efficiency(
     frames = []
     full = prepare_targets(dataset, nodes, paradigm, **split_kwargs)
     spans = {n: _train_span_days(full.node_data[n].index_train) for n in full.nodes}
+    steps = {n: _window_days(full.node_data[n].index_train) for n in full.nodes}
     for budget in budgets:
         label = "full" if budget is None else f"{budget:g}d"
         keep = [n for n in full.nodes if budget is None or budget <= spans[n] + 1e-9]
@@ -610,7 +613,8 @@ def data_efficiency(
         result = transfer_to_nodes(global_model, targets, paradigm, config)
         table = result.per_node
         table.insert(1, "budget", label)
-        table.insert(2, "days", [budget if budget is not None else spans[n] for n in table["node"]])
+        # The amount of data used, in days of windows (a blocked split's training part spans more calendar days).
+        table.insert(2, "days", [windows * steps[n] for n, windows in zip(table["node"], table["train_windows"])])
         table.insert(3, "n_windows", table["train_windows"])
         frames.append(table)
         if echo is not None:
@@ -655,14 +659,17 @@ def efficiency_summary(table: pd.DataFrame, metric: str = "f1", reference: str =
                             "tested"}
     matching = [b for b in order.index if b != "full" and curve.loc[b, method] >= reference_median]
     smallest = float(order[matching[0]]) if matching else None
+    same_budget = ""
+    if matching and reference in curve.columns and pd.notna(curve.loc[matching[0], reference]):
+        same_budget = f"; {reference} with the same data: {curve.loc[matching[0], reference]:.3f}"
     ratio = reference_days / smallest if smallest else None
     if smallest is None:
         sentence = (f"{method} does not reach the median {metric} of {reference} on the full training data "
                     f"({reference_median:.3f}, {reference_days:.1f} days) at any smaller budget")
     else:
-        sentence = (f"{method} with {smallest:g} day(s) of the node's data reaches the median {metric} of "
+        sentence = (f"{method} with {smallest:.1f} day(s) of the node's data reaches the median {metric} of "
                     f"{reference} trained on {reference_days:.1f} days ({curve.loc[matching[0], method]:.3f} "
-                    f">= {reference_median:.3f}): {ratio:.1f}x less local data")
+                    f">= {reference_median:.3f}{same_budget}): {ratio:.1f}x less local data")
     return {"reference_median": reference_median, "reference_days": reference_days,
             "curve": _curve_dict(curve, order), "smallest_matching_days": smallest, "data_ratio": ratio,
             "sentence": sentence}
@@ -675,6 +682,12 @@ def _curve_dict(curve: pd.DataFrame, order: pd.Series) -> dict[str, Any]:
 
 def _float(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def _window_days(index: pd.Index) -> float:
+    if len(index) < 2:
+        return 0.0
+    return float(pd.Series(index).diff().median() / pd.Timedelta(days=1))
 
 
 def _train_span_days(index: pd.Index) -> float:

@@ -220,6 +220,7 @@ def test_efficiency_summary_finds_the_smallest_matching_budget():
     assert summary["smallest_matching_days"] == 3
     assert summary["data_ratio"] == pytest.approx(5.0)
     assert "5.0x less local data" in summary["sentence"]
+    assert "local with the same data: 0.400" in summary["sentence"]
 
 
 def test_transfer_config_is_validated():

@@ -229,8 +229,9 @@ def tables_latex(tables: Mapping[str, Any]) -> str:
         table = tables.get(key)
         if table is not None and not table.empty:
             shown = [c for c in stats.REPORT_COLUMNS if c in table.columns]
+            metric = tables.get("metric", "f1")
             parts.append(stats.to_latex(table, [*[c for c in CONDITIONS if c in table.columns], *shown],
-                                        caption=key.replace("_", " "), label=f"tab:{key}"))
+                                        caption=f"{key.replace('_', ' ')} ({metric})", label=f"tab:{key}-{metric}"))
     return "\n\n".join(parts) + "\n"
 
 
@@ -257,6 +258,7 @@ def write_report(
     efficiency: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     timings: Mapping[str, float] | None = None,
+    files: Sequence[str] | None = None,
 ) -> Path:
     """Write ``report.md`` (and ``stats/*.md``, ``stats/*.tex``, ``headline.csv``) into ``out``.
 
@@ -312,11 +314,12 @@ def write_report(
         lines.extend(["## Notes", "", *[f"- {n}" for n in notes], ""])
     if timings:
         lines.extend(["## Timings", "", *[f"- {k}: {v:.1f} s" for k, v in timings.items()], ""])
-    lines.extend(["## Files", "", "- `per_node.csv` / `per_node.parquet`: every node, method and cell",
-                  "- `deltas.csv`: per-node gain of each transfer mode over local",
-                  "- `curves.csv`: federated training curves", "- `stats/`: comparison tables (Markdown, LaTeX, CSV)",
-                  "- `figures/`: the figures above", "- `cells/<cell>/`: run folder, selection and scores of each cell",
-                  ""])
+    if files is None:
+        files = ["`per_node.csv` / `per_node.parquet`: every node, method and cell",
+                 "`deltas.csv`: per-node gain of each transfer mode over local",
+                 "`curves.csv`: federated training curves", "`stats/`: comparison tables (Markdown, LaTeX, CSV)",
+                 "`figures/`: the figures above", "`cells/<cell>/`: run folder, selection and scores of each cell"]
+    lines.extend(["## Files", "", *[f"- {f}" for f in files], ""])
     path = out / "report.md"
     path.write_text("\n".join(lines))
     if config is not None:

@@ -608,7 +608,7 @@ def _check_checkpoint_folder(directory: Path, config: dict[str, Any], resume: bo
     has_states = directory.is_dir() and any(directory.glob(f"{_STATE_PREFIX}*"))
     if not resume:
         if has_states or progress_path.exists():
-            raise ConfigError(f"{directory} holds checkpoints of a previous run; pass resume=True or use an empty folder")
+            raise ConfigError(f"{directory} holds checkpoints of a previous run; pass resume=True (`--resume` on the command line) or use an empty folder")
         return None
     if not progress_path.exists():
         if has_states:
