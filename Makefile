@@ -9,6 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.ftl-tff-synced
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install demo test test-all lint bench docs clean
 
