@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +147,10 @@ def select_first_nodes(dataset: ProcessedDataset, n_nodes: int | None, nodes: li
 
 
 def _calibrate(detector, node_data, paradigm, percentile: float) -> dict[str, Any]:
-    """Set the node's threshold on its own data; return what was done."""
-    rule = paradigm.threshold_rule
-    note = ""
-    if rule == "best_f1":
-        y_val = node_data.y_validation
-        if len(y_val) and 0 < int(y_val.sum()) < len(y_val):
-            detector.calibrate(node_data.x_validation, y_val, rule="best_f1")
-        else:
-            rule = "percentile"
-            note = "validation part has one class: percentile threshold used instead of best F1"
-    if rule == "percentile":
-        detector.calibrate(node_data.x_train, rule="percentile", percentile=percentile)
-    return {"threshold": float(detector.threshold_), "rule": rule, "note": note}
+    """Set the node's threshold on its own data (what the paradigm lets it read); return what was done."""
+    from .transfer import calibrate_target, target_view
+
+    return calibrate_target(detector, target_view(node_data, paradigm), paradigm, percentile)
 
 
 def _evaluate(detector, node_data) -> tuple[dict[str, Any], np.ndarray]:
@@ -486,16 +477,15 @@ def transfer_run(
     if not targets:
         raise SelectionError(f"every node of {dataset.path} trained the model in {run_dir}: there is no "
                              "non-participating node to transfer to (give --nodes, or a dataset with other nodes)")
-    config = config or TransferConfig()
-    config.seed = train_config.seed if seed is None else seed
-    config.percentile, config.score, config.batch_size = (train_config.percentile, train_config.score,
-                                                          train_config.batch_size)
+    config = replace(config or TransferConfig(), seed=train_config.seed if seed is None else seed,
+                     percentile=train_config.percentile, score=train_config.score,
+                     batch_size=train_config.batch_size)
     config.validate()
     detector = AnomalyDetector.load(run_dir / "model")
     _check_features(detector, dataset)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    split = {k: v for k, v in train_config.split_kwargs().items() if k != "semi_supervised"}
+    split = train_config.split_kwargs()
     echo(f"Transferring {run_dir / 'model'} ({paradigm.name}) to {len(targets)} node(s): "
          f"{', '.join(config.modes)}{' + local baseline' if config.local_baseline else ''}")
     target_data = prepare_targets(dataset, targets, paradigm, **split)
@@ -534,7 +524,7 @@ def transfer_run(
     record = {"source_run": str(run_dir), "dataset": str(dataset.path), "features": dataset.feature_set,
               "paradigm": paradigm.name, "targets": targets, "transfer": config.to_dict(),
               "split": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                        for k, v in split.items()}, "library_version": __version__}
+                        for k, v in split.items() if k != "semi_supervised"}, "library_version": __version__}
     (out / "transfer.json").write_text(json.dumps(record, indent=2))
     report = write_report(out, title=f"Transfer of {run_dir.name} to {len(targets)} node(s)", per_node=per_node,
                           tables=[stats_tables, auc_tables], figures=figures, efficiency=efficiency,

@@ -84,71 +84,17 @@ __all__ = [
     "to_markdown",
 ]
 
+_HEAD = ("comparison", "metric", "label_a", "label_b", "test")
+# What both two-sample comparisons report after their counts.
+_RESULTS = ("mean_a", "mean_b", "median_a", "median_b", "mean_diff", "median_diff", "ci_low", "ci_high", "statistic",
+            "p_value", "t", "p_value_t", "rank_biserial", "cles", "cohen_d", "hedges_g", "effect", "significant",
+            "note", "summary")
+
 #: Columns of :func:`paired_comparison`, in order.
-PAIRED_COLUMNS: tuple[str, ...] = (
-    "comparison",
-    "metric",
-    "label_a",
-    "label_b",
-    "test",
-    "n",
-    "n_dropped",
-    "n_a_better",
-    "n_b_better",
-    "n_ties",
-    "mean_a",
-    "mean_b",
-    "median_a",
-    "median_b",
-    "mean_diff",
-    "median_diff",
-    "ci_low",
-    "ci_high",
-    "statistic",
-    "p_value",
-    "t",
-    "p_value_t",
-    "rank_biserial",
-    "cles",
-    "cohen_d",
-    "hedges_g",
-    "effect",
-    "significant",
-    "note",
-    "summary",
-)
+PAIRED_COLUMNS: tuple[str, ...] = (*_HEAD, "n", "n_dropped", "n_a_better", "n_b_better", "n_ties", *_RESULTS)
 
 #: Columns of :func:`independent_comparison`, in order.
-INDEPENDENT_COLUMNS: tuple[str, ...] = (
-    "comparison",
-    "metric",
-    "label_a",
-    "label_b",
-    "test",
-    "n_a",
-    "n_b",
-    "n_dropped",
-    "mean_a",
-    "mean_b",
-    "median_a",
-    "median_b",
-    "mean_diff",
-    "median_diff",
-    "ci_low",
-    "ci_high",
-    "statistic",
-    "p_value",
-    "t",
-    "p_value_t",
-    "rank_biserial",
-    "cles",
-    "cohen_d",
-    "hedges_g",
-    "effect",
-    "significant",
-    "note",
-    "summary",
-)
+INDEPENDENT_COLUMNS: tuple[str, ...] = (*_HEAD, "n_a", "n_b", "n_dropped", *_RESULTS)
 
 #: Columns of :attr:`MultiComparison.omnibus`, in order.
 OMNIBUS_COLUMNS: tuple[str, ...] = (

@@ -236,11 +236,10 @@ def fine_tune(
             with a mode that keeps the decoder untrained.
         DataError: If ``x`` is empty or does not match the model's input.
     """
-    trainer = _TRAINERS
-    trained, history = trainer.fine_tune(model, x, mode=mode, epochs=epochs, learning_rate=learning_rate,
-                                         batch_size=batch_size, optimizer=optimizer, reinit_decoder=reinit_decoder,
-                                         seed=seed, x_validation=x_validation)
-    copy = trainer.copy(trained)
+    trained, history = _TRAINERS.fine_tune(model, x, mode=mode, epochs=epochs, learning_rate=learning_rate,
+                                           batch_size=batch_size, optimizer=optimizer,
+                                           reinit_decoder=reinit_decoder, seed=seed, x_validation=x_validation)
+    copy = _TRAINERS.copy(trained)
     copy.history_ = history
     return copy
 
@@ -490,7 +489,12 @@ def transfer_to_nodes(
 
 def calibrate_target(detector: AnomalyDetector, view: TargetView, paradigm: str | Paradigm,
                      percentile: float) -> dict[str, Any]:
-    """Set a target node's threshold from what its :class:`TargetView` allows.
+    """Set a node's threshold from what its :class:`TargetView` allows.
+
+    Used for target nodes and, through the same view, for participating
+    nodes: the F1-best threshold on labelled validation windows in the
+    supervised paradigm (the percentile rule when they hold one class), else
+    the percentile of the training scores.
 
     Returns:
         ``{"threshold", "rule", "note"}``.
@@ -645,15 +649,15 @@ def efficiency_summary(table: pd.DataFrame, metric: str = "f1", reference: str =
     order = table.groupby("budget")["days"].median().sort_values()
     curve = curve.reindex(order.index)
     full = table[(table["budget"] == "full") & (table["method"] == reference)]
+    untested = {"reference_median": None, "reference_days": None, "curve": _curve_dict(curve, order),
+                "smallest_matching_days": None, "data_ratio": None}
     if full.empty or method not in curve.columns:
-        return {"reference_median": None, "reference_days": None, "curve": _curve_dict(curve, order),
-                "smallest_matching_days": None, "data_ratio": None,
-                "sentence": f"no full-data {reference} model or no {method} rows: the claim cannot be tested"}
+        return {**untested, "sentence": f"no full-data {reference} model or no {method} rows: the claim cannot be "
+                                        "tested"}
     reference_median = float(full[metric].median())
     reference_days = float(full["days"].median())
     if not reference_median > 0:
-        return {"reference_median": _float(reference_median), "reference_days": reference_days,
-                "curve": _curve_dict(curve, order), "smallest_matching_days": None, "data_ratio": None,
+        return {**untested, "reference_median": _float(reference_median), "reference_days": reference_days,
                 "sentence": f"{reference} on the full training data has a median {metric} of "
                             f"{_float(reference_median) or 0:.3f}: there is no level to match, the claim is not "
                             "tested"}

@@ -181,8 +181,7 @@ def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, f
     frames = [participants]
     if selection.non_participating:
         paradigm = cell.paradigm
-        split = {k: v for k, v in train_config.split_kwargs().items() if k != "semi_supervised"}
-        targets = prepare_targets(dataset, selection.non_participating, paradigm, **split)
+        targets = prepare_targets(dataset, selection.non_participating, paradigm, **train_config.split_kwargs())
         model = AnomalyDetector.load(folder / "run" / "model").model_
         echo(f"  transferring to {len(targets.nodes)} non-participating nodes ...")
         result = transfer_to_nodes(model, targets, paradigm, config.transfer_config(cell.seed))
@@ -220,7 +219,7 @@ def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Pa
         echo(f"Data efficiency ({cell.cell_id} model, {len(targets)} non-participating nodes): budgets "
              f"{config.data_efficiency['days']} days and the full training part ...")
         train_config = config.train_config(cell)
-        split = {k: v for k, v in train_config.split_kwargs().items() if k != "semi_supervised"}
+        split = train_config.split_kwargs()  # prepare_targets decides which windows train
         table = data_efficiency(model, dataset, targets, cell.paradigm,
                                 config.transfer_config(cell.seed), days=config.data_efficiency["days"],
                                 include_full=config.data_efficiency.get("include_full", True),
