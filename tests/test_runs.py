@@ -166,14 +166,14 @@ def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_cla
     x_train = rng.random((50, 6)).astype(np.float32)
     x_val = np.concatenate([rng.random((30, 6)), rng.random((10, 6)) + 3]).astype(np.float32)
     y_val = np.array([0] * 30 + [1] * 10, dtype=np.int8)
-    node = SimpleNamespace(x_train=x_train, x_validation=x_val, y_validation=y_val)
+    node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val)
     supervised = get_paradigm("supervised")
     done = _calibrate(detector, node, supervised, 99.0)
     assert done["rule"] == "best_f1" and not done["note"]
     scores = detector.score_samples(x_val)
     # The F1-best threshold separates the shifted windows from the rest.
     assert scores[y_val == 1].min() >= done["threshold"] > scores[y_val == 0].max()
-    one_class = SimpleNamespace(x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30])
+    one_class = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30])
     done = _calibrate(detector, one_class, supervised, 99.0)
     assert done["rule"] == "percentile" and "one class" in done["note"]
     assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 99.0))
