@@ -15,6 +15,10 @@ import click
 
 from ftl_tff import __version__
 from ftl_tff.errors import FtlError
+from ftl_tff.paradigms import DEFAULT_BLOCK, DEFAULT_THRESHOLD_RULE, LABEL_FREE_RULES
+
+#: Threshold rules a run can name (``contamination`` needs a known share, ``transferred`` a federation).
+THRESHOLD_CHOICES = [rule for rule in LABEL_FREE_RULES if rule not in ("contamination", "transferred")]
 
 EXIT_DATA_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -192,13 +196,25 @@ _TRAINING_OPTIONS = [
                  help="FedAvg client weights: by examples processed, or equal."),
     click.option("--clients-per-round", type=click.IntRange(min=1), default=None,
                  help="Clients sampled per round (default: all participating nodes)."),
-    click.option("--split", type=click.Choice(["chronological", "blocked"]), default="chronological",
-                 help="Per-node split of windows into train/validation/test."),
-    click.option("--block", default="1D", help="Block length of the blocked split (pandas offset, e.g. 6h, 1D)."),
+    click.option("--split", type=click.Choice(["blocked", "chronological"]), default="blocked",
+                 help="Per-node split of windows into train/validation/test: blocked interleaves time blocks over "
+                      "the parts, so every part samples the whole period and its failures (use it to evaluate); "
+                      "chronological is the papers' single cut, which often leaves a test part without failures."),
+    click.option("--block", default=DEFAULT_BLOCK, help="Block length of the blocked split (pandas offset, e.g. 6h, "
+                                                        "1D)."),
+    click.option("--threshold", "threshold", type=click.Choice(THRESHOLD_CHOICES), default=DEFAULT_THRESHOLD_RULE,
+                 help="Label-free threshold rule of each node (unsupervised, semi-supervised; the supervised "
+                      "fallback): log_robust_z = median + 3.5 MAD of the log scores, robust_z = the same on raw "
+                      "scores, iqr = Tukey's fence, pot = extreme-value tail, trimmed = percentile after dropping "
+                      "the top scores, percentile = plain percentile (see docs/concepts/thresholds.md)."),
     click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=99.0,
-                 help="Percentile of a node's training errors used as its threshold."),
+                 help="Percentile of the percentile and trimmed threshold rules."),
     click.option("--score", type=click.Choice(["mse", "max"]), default="mse",
                  help="Window score: mean squared reconstruction error, or the largest per-feature error."),
+    click.option("--gap-weight", type=click.FloatRange(min=0), default=1.0,
+                 help="Weight of a window's missing-telemetry share in its score (0: reconstruction only)."),
+    click.option("--clip", type=click.FloatRange(min=0), default=1.0,
+                 help="Clip scaled values to [-CLIP, 1 + CLIP] of the node's training range."),
     click.option("--early-stopping", "patience", type=click.IntRange(min=1), default=None,
                  help="Stop after K rounds without validation improvement (default: off)."),
     click.option("--baselines", default="local,centralized",
@@ -231,7 +247,8 @@ def _train_config(nodes: list[str], paradigm: str, options: dict, selection: dic
         batch_size=options["batch_size"], client_optimizer=options["client_optimizer"],
         client_learning_rate=options["client_lr"], server_learning_rate=options["server_lr"],
         weighting=options["weighting"], clients_per_round=options["clients_per_round"], split=options["split"],
-        block=options["block"], percentile=options["percentile"], score=options["score"],
+        block=options["block"], threshold=options["threshold"], percentile=options["percentile"],
+        score=options["score"], gap_weight=options["gap_weight"], clip=options["clip"],
         early_stopping_patience=options["patience"], baselines=chosen_baselines, seed=options["seed"],
         features=options["features"], workers=_split_list((options["workers"],)) or [],
         data_on_workers=options["data_on_workers"], selection=selection or {},
@@ -295,8 +312,12 @@ def federated(dataset_dir: Path, paradigm: str, n_nodes: int, strategy: str, cri
     summary = train_run(dataset, out, config, echo=click.echo, progress=sys.stderr.isatty(), resume=options["resume"])
     (Path(out) / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
     _print_method_table(summary["metrics"])
-    click.echo(f"Wrote {out} (next: ftl-tff transfer --dataset {dataset_dir} --pretrained-model {out}/model "
-               f"--out {out}-transfer)")
+    if selection.non_participating:
+        click.echo(f"Wrote {out} (next: ftl-tff transfer --dataset {dataset_dir} --pretrained-model {out}/model "
+                   f"--out {out}-transfer)")
+    else:
+        click.echo(f"Wrote {out} (every node of {dataset_dir} took part: no node left to transfer to; next: "
+                   f"ftl-tff evaluate {out} {dataset_dir}, or ftl-tff stats {out})")
 
 
 @main.command("transfer")
@@ -313,14 +334,19 @@ def federated(dataset_dir: Path, paradigm: str, n_nodes: int, strategy: str, cri
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               help="Fine-tuning learning rate.")
 @click.option("--reinit-decoder", is_flag=True, help="Fine-tune from a freshly initialised decoder.")
+@click.option("--threshold", "threshold", type=click.Choice(["transferred", *THRESHOLD_CHOICES]), default=None,
+              help="Label-free threshold rule of the targets (default: the run's); transferred = the federation's "
+                   "threshold on each node's normalised score scale.")
+@click.option("--no-trim", is_flag=True,
+              help="Fine-tune (and train local) on every training window, also those the model already flags.")
 @click.option("--no-local", is_flag=True, help="Skip the node-local baseline (no deltas then).")
 @click.option("--efficiency-days", default="",
               help="Also run the data-efficiency study with these budgets in days, e.g. 1,3,7.")
 @click.option("--save-models/--no-save-models", default=False, help="Save every target node's calibrated detector.")
 @click.option("--seed", type=int, default=None, help="Seed of fine-tuning (default: the run's).")
 def transfer(dataset_dir: Path, model: Path, modes: tuple[str, ...], out: Path, nodes: tuple[str, ...], epochs: int,
-             learning_rate: float, reinit_decoder: bool, no_local: bool, efficiency_days: str, save_models: bool,
-             seed: int | None) -> None:
+             learning_rate: float, reinit_decoder: bool, threshold: str | None, no_trim: bool, no_local: bool,
+             efficiency_days: str, save_models: bool, seed: int | None) -> None:
     """Transfer a federated model to the nodes that did not train it, and compare with local models."""
     from ftl_tff.runs import transfer_run
     from ftl_tff.transfer import TransferConfig
@@ -330,7 +356,8 @@ def transfer(dataset_dir: Path, model: Path, modes: tuple[str, ...], out: Path, 
     except ValueError as error:
         raise click.BadParameter(f"--efficiency-days: {error}") from error
     config = TransferConfig(modes=_split_list(modes) or [], epochs=epochs, learning_rate=learning_rate,
-                            reinit_decoder=reinit_decoder, local_baseline=not no_local)
+                            reinit_decoder=reinit_decoder, local_baseline=not no_local, threshold=threshold,
+                            trim=not no_trim)
     result = transfer_run(model, dataset_dir, out, config, nodes=_split_list(nodes), seed=seed,
                           efficiency_days=days, save_models=save_models, echo=click.echo)
     click.echo(result["summary_text"])
@@ -406,19 +433,23 @@ def experiment(config_file: Path | None, out: Path, fresh: bool, dataset_dir: Pa
     click.echo(f"{len(result.cells_run)} cell(s) run, {len(result.cells_skipped)} reused. Report: {result.report}")
 
 
+#: Metrics of the per-method table: point-wise F1/precision/recall, event F1 (Nagios episodes), MCC, the AUCs.
+_TABLE_METRICS = ("f1", "precision", "recall", "event_f1", "mcc", "roc_auc", "pr_auc", "vus_pr")
+
+
 def _print_method_table(metrics: dict) -> None:
     import pandas as pd
 
     rows = []
     for method, table in metrics.items():
         row = {"method": method}
-        for metric in ("f1", "precision", "recall", "roc_auc", "pr_auc"):
+        for metric in _TABLE_METRICS:
             values = table.get(metric, {})
             row[metric] = float("nan") if values.get("mean") is None else values["mean"]
             row[f"{metric}_nodes"] = values.get("n_defined")
         rows.append(row)
     frame = pd.DataFrame(rows)
-    columns = ["method", "f1", "precision", "recall", "roc_auc", "pr_auc", "f1_nodes", "roc_auc_nodes"]
+    columns = ["method", *_TABLE_METRICS, "f1_nodes", "roc_auc_nodes"]
     click.echo("Mean over the nodes where each metric is defined (test windows; *_nodes: how many):")
     click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, na_rep="n/a",
                                                                  float_format=lambda v: f"{v:.3f}"))
@@ -429,15 +460,16 @@ def _print_method_table(metrics: dict) -> None:
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
 def evaluate(run_dir: Path, dataset_dir: Path, as_json: bool) -> None:
-    """Per-node precision, recall, F1, ROC-AUC and PR-AUC of a run on its test windows."""
+    """Per-node precision, recall, F1, event F1, MCC, lead time, ROC-AUC, PR-AUC and VUS-PR on the test windows."""
     from ftl_tff.runs import evaluate_run
 
     table = evaluate_run(run_dir, dataset_dir)
     if as_json:
         click.echo(table.to_json(orient="records", indent=2))
         return
-    columns = [c for c in ("node", "precision", "recall", "f1", "roc_auc", "pr_auc", "n", "n_anomalous", "threshold")
-               if c in table]
+    columns = [c for c in ("node", "precision", "recall", "f1", "event_f1", "n_episodes", "n_episodes_detected",
+                           "lead_time_median_min", "mcc", "roc_auc", "pr_auc", "vus_pr", "n", "n_anomalous",
+                           "threshold") if c in table]
     click.echo(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
@@ -447,11 +479,27 @@ def evaluate(run_dir: Path, dataset_dir: Path, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output table (.csv or .parquet): per-window score, flag and top contributing metrics.")
 @click.option("--top", "top_k", type=click.IntRange(min=1), default=3, help="Contributing metrics listed per window.")
-def score(model: Path, dataset_dir: Path, out: Path, top_k: int) -> None:
-    """Score every window of the run's nodes in DATASET_DIR (MODEL: a run folder or its model/)."""
+@click.option("--nodes", "nodes", multiple=True,
+              help="Nodes to score (comma-separated or repeated; 'all': every node). Default: a run's calibrated "
+                   "nodes, or a saved detector's own node.")
+def score(model: Path, dataset_dir: Path, out: Path, top_k: int, nodes: tuple[str, ...]) -> None:
+    """Score every window of MODEL's nodes in DATASET_DIR: score, flag and top contributing metrics.
+
+    \b
+    MODEL is one of:
+      - a run folder (from `train` or `federated`): its calibrated nodes,
+        each with its own threshold, scaler and imputer (calibration.json);
+      - a run's model/ folder: the same;
+      - a saved detector folder that carries its own threshold, scaler and
+        imputer, e.g. a transfer's TRANSFER/models/NODE/MODE/ (`ftl-tff
+        transfer --save-models`): the detector's node, or the nodes given
+        with --nodes (scaled with the detector's statistics).
+
+    A window is flagged when its score is at or above the threshold.
+    """
     from ftl_tff.runs import score_run
 
-    table = score_run(model, dataset_dir, top_k=top_k)
+    table = score_run(model, dataset_dir, top_k=top_k, nodes=_split_list(nodes))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
         table.to_parquet(out, index=False)

@@ -114,17 +114,24 @@ def run_demo(
     return result
 
 
+#: Metrics of the demo's headline, with the words it prints for them.
+HEADLINE_METRICS = (("f1", "F1"), ("event_f1", "event F1"), ("roc_auc", "ROC-AUC"))
+
+
 def headline_lines(result) -> list[str]:
-    """The demo's headline: median F1 per method and the transfer statistics, in plain words."""
+    """The demo's headline: median F1, event F1 and ROC-AUC per method and the transfer statistics, in words."""
     per_node = result.per_node
     lines = []
     for role in ("participating", "non-participating"):
         rows = per_node[per_node["role"] == role]
         if rows.empty:
             continue
-        parts = ", ".join(
-            f"{method} {_median(group['f1'])}" for method, group in rows.groupby("method", sort=False))
-        lines.append(f"{role} nodes ({rows['node'].nunique()}): median F1 {parts}")
+        for metric, words in HEADLINE_METRICS:
+            if metric not in rows:
+                continue
+            parts = ", ".join(
+                f"{method} {_median(group[metric])}" for method, group in rows.groupby("method", sort=False))
+            lines.append(f"{role} nodes ({rows['node'].nunique()}): median {words} {parts}")
     table = result.tables.get("transfer_vs_local")
     if table is not None and not table.empty:
         lines.extend(str(row["summary"]) for _, row in table.iterrows())

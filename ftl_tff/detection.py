@@ -17,6 +17,24 @@ Scores:
 * ``"max"``: the largest per-feature squared error (Borghesi et al. 2019),
   which a fault visible in one metric only is not diluted in.
 
+Telemetry that did not arrive is part of the score, not imputed away: each
+scoring method takes the windows' *gap shares* (``gap=``, the share of a
+window's telemetry that was missing, :mod:`ftl_tff.data.gaps`) and adds
+``gap_weight * gap`` to the reconstruction score. With min-max scaled inputs
+and a sigmoid reconstruction a squared error is at most about 1 per feature,
+so the default ``gap_weight=1`` counts a window with nothing reported as the
+worst window a model could reconstruct, and a window missing 5% of its
+metrics as 0.05 above its reconstruction error, far above the ~0.001-0.01
+of normal windows. Imputation still fills the values the network needs; the
+score knows what was filled. ``gap_weight=0`` scores reconstruction only.
+
+One telemetry-gap rule sits on top of every label-free threshold: a window
+in which the node sent less than ``gap_alarm`` (default half) of what it
+usually sends is always flagged, i.e. the threshold is never above
+``gap_weight * gap_alarm``. A failing node may spend a quarter of its
+training windows silent; no rule fitted to those scores should then decide
+that silence is normal. ``gap_alarm=None`` turns the rule off.
+
 Thresholds are a separate step (:meth:`AnomalyDetector.calibrate`) because
 they must be set per node, on that node's own data: a threshold learned on
 other nodes flags most windows of a node scaled on little data. The caller
@@ -45,18 +63,20 @@ import pandas as pd
 
 from .errors import ConfigError, DataError, SchemaError
 from .models.autoencoder import DEFAULT_ENCODER_UNITS, build_autoencoder
+from .paradigms import LABEL_FREE_RULES
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
+    from .data.gaps import NodeGap
     from .data.scaling import NodeImputer, NodeScaler
 
-__all__ = ["OPTIMIZERS", "SCORE_KINDS", "THRESHOLD_RULES", "AnomalyDetector", "NotFittedError"]
+__all__ = ["LABEL_FREE_RULES", "OPTIMIZERS", "SCORE_KINDS", "THRESHOLD_RULES", "AnomalyDetector", "NotFittedError"]
 
 #: Window scores understood by :class:`AnomalyDetector` (``score=``).
 SCORE_KINDS = ("mse", "max")
 #: Threshold rules understood by :meth:`AnomalyDetector.calibrate`.
-THRESHOLD_RULES = ("percentile", "contamination", "best_f1")
+THRESHOLD_RULES = (*LABEL_FREE_RULES, "best_f1")
 #: Keras optimizers :meth:`AnomalyDetector.fit` can build by name.
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -96,6 +116,7 @@ class AnomalyDetector:
         feature_columns_: Feature names (set by :meth:`load`).
         scaler_: The node's scaler, or None (set by :meth:`load`).
         imputer_: The node's imputer, or None (set by :meth:`load`).
+        gaps_: The node's gap measure, or None (set by :meth:`load`).
         metadata_: The whole saved JSON description (set by :meth:`load`).
 
     Args:
@@ -111,6 +132,11 @@ class AnomalyDetector:
         optimizer: One of :data:`OPTIMIZERS`.
         learning_rate: Optimizer learning rate.
         score: One of :data:`SCORE_KINDS`.
+        gap_weight: Weight of a window's telemetry gap share in its score
+            (``score + gap_weight * gap``; 0 ignores gaps).
+        gap_alarm: Gap share from which a window is always anomalous under
+            a label-free rule (the threshold is capped at
+            ``gap_weight * gap_alarm``); None: no cap.
         threshold_rule: Default rule of :meth:`calibrate`, one of
             :data:`THRESHOLD_RULES`.
         percentile: Percentile of the calibration scores used by the
@@ -135,6 +161,8 @@ class AnomalyDetector:
         optimizer: str = "adam",
         learning_rate: float = 1e-3,
         score: str = "mse",
+        gap_weight: float = 1.0,
+        gap_alarm: float | None = 0.5,
         threshold_rule: str = "percentile",
         percentile: float = 99.0,
         contamination: float | None = None,
@@ -152,6 +180,8 @@ class AnomalyDetector:
                 "optimizer": optimizer,
                 "learning_rate": learning_rate,
                 "score": score,
+                "gap_weight": gap_weight,
+                "gap_alarm": gap_alarm,
                 "threshold_rule": threshold_rule,
                 "percentile": percentile,
                 "contamination": contamination,
@@ -211,6 +241,8 @@ class AnomalyDetector:
         X_validation: np.ndarray | pd.DataFrame | None = None,
         y_validation: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
+        gap: np.ndarray | None = None,
+        gap_validation: np.ndarray | None = None,
     ) -> AnomalyDetector:
         """Trains a new autoencoder on ``X`` and calibrates the threshold.
 
@@ -231,6 +263,9 @@ class AnomalyDetector:
                 count as none.
             y_validation: Labels of ``X_validation`` (``"best_f1"`` rule).
             sample_weight: Per-row non-negative training weights.
+            gap: Gap shares of the rows of ``X`` (see the module docstring;
+                None: no gaps).
+            gap_validation: Gap shares of the rows of ``X_validation``.
 
         Returns:
             This detector, fitted and calibrated.
@@ -254,11 +289,11 @@ class AnomalyDetector:
         elif y_validation is not None and len(y_validation) > 0:
             raise ConfigError("y_validation was given without X_validation rows")
         if x_validation is not None:
-            calibration_x = x_validation
+            calibration_x, calibration_gap = x_validation, gap_validation
             calibration_y = None if y_validation is None else _as_labels(y_validation, "y_validation",
                                                                        len(x_validation))
         else:
-            calibration_x, calibration_y = x, labels
+            calibration_x, calibration_y, calibration_gap = x, labels, gap
         if self.threshold_rule == "best_f1":
             _check_two_classes(calibration_y)  # fail before training, not after
         for name in ("activation", "output_activation"):
@@ -305,8 +340,8 @@ class AnomalyDetector:
             "sample_weight": weights is not None,
             "history": self.history_,
         }
-        self.decision_scores_ = self.score_samples(x)
-        return self.calibrate(calibration_x, calibration_y)
+        self.decision_scores_ = self.score_samples(x, gap=gap)
+        return self.calibrate(calibration_x, calibration_y, gap=calibration_gap)
 
     @classmethod
     def from_model(cls, model: tf.keras.Model, **params: Any) -> AnomalyDetector:
@@ -362,6 +397,9 @@ class AnomalyDetector:
         rule: str | None = None,
         percentile: float | None = None,
         contamination: float | None = None,
+        *,
+        gap: np.ndarray | None = None,
+        **settings: Any,
     ) -> AnomalyDetector:
         """Sets ``threshold_`` from the scores of ``X``.
 
@@ -376,22 +414,41 @@ class AnomalyDetector:
           ``X`` score at or above it;
         * ``"contamination"``: the ``1 - contamination`` quantile, so about a
           ``contamination`` share of ``X`` is flagged;
+        * ``"log_robust_z"``, ``"robust_z"``, ``"iqr"``, ``"pot"``,
+          ``"trimmed"``: the label-free rules of :mod:`ftl_tff.thresholds`
+          (median + k MAD of the log scores or of the scores, Tukey's fence,
+          peaks over threshold, iterative trimming), which stay usable when
+          ``X`` holds anomalous windows; their settings (``k``, ``q``,
+          ``level``, ``trim_percentile``, ``iterations``) go in
+          ``**settings``;
+        * ``"transferred"``: a threshold given on the per-node normalised
+          scale (``z=``, e.g. the federation's median threshold on that
+          scale, :func:`ftl_tff.thresholds.normalised_scores`) mapped to this
+          node's scores: ``median + z * scale`` of the scores of ``X``;
         * ``"best_f1"``: among the distinct scores of ``X``, the one that as
           threshold gives the highest F1 against ``y`` (ties: the highest
           threshold, flagging fewest windows). Needs labels with both
           classes; supervised, so evaluate on other windows.
+
+        Every rule but ``best_f1`` is then capped by the telemetry-gap rule
+        (:attr:`gap_alarm`, see the module docstring).
 
         Args:
             X: Calibration windows, 2-D with ``n_features_in_`` features.
             y: Labels of ``X`` (``"best_f1"`` only; ignored otherwise).
             rule: One of :data:`THRESHOLD_RULES` (default:
                 :attr:`threshold_rule`).
-            percentile: Overrides :attr:`percentile` for this call.
+            percentile: Overrides :attr:`percentile` for this call
+                (``"percentile"`` and ``"trimmed"``).
             contamination: Overrides :attr:`contamination` for this call.
+            gap: Gap shares of the rows of ``X`` (None: no gaps).
+            **settings: Settings of the label-free rules (see above).
 
         Returns:
             This detector, with ``threshold_``, ``threshold_rule_`` and
-            ``calibration_`` set.
+            ``calibration_`` set (``calibration_["scale"]`` holds the
+            calibration scores' median and robust scale, the per-node
+            normalisation of a transferred threshold).
 
         Raises:
             NotFittedError: If there is no model.
@@ -400,31 +457,68 @@ class AnomalyDetector:
             DataError: If ``X`` is not valid input (see :meth:`fit`).
             SchemaError: If ``X`` has another feature count.
         """
+        from . import thresholds
+
         rule = self.threshold_rule if rule is None else rule
         if rule not in THRESHOLD_RULES:
             raise ConfigError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
-        scores = self.score_samples(X)
+        scores = self.score_samples(X, gap=gap)
+        if scores.size == 0:
+            raise DataError("no calibration windows: a threshold needs at least one score")
         calibration: dict[str, Any] = {"rule": rule, "n_windows": int(len(scores))}
+        if rule in ("percentile", "trimmed"):
+            settings["percentile"] = _checked_percentile(self.percentile if percentile is None else percentile)
         if rule == "percentile":
-            percentile = _checked_percentile(self.percentile if percentile is None else percentile)
-            threshold = float(np.percentile(scores, percentile))
-            calibration["percentile"] = percentile
+            _no_settings(rule, settings, allowed=("percentile",))
+            threshold = float(np.percentile(scores, settings["percentile"]))
         elif rule == "contamination":
+            _no_settings(rule, settings)
             contamination = self.contamination if contamination is None else contamination
             if contamination is None:
                 raise ConfigError("the 'contamination' rule needs contamination= (a share in (0, 1))")
             contamination = _checked_contamination(contamination)
             threshold = float(np.quantile(scores, 1.0 - contamination))
-            calibration["contamination"] = contamination
-        else:
+            settings["contamination"] = contamination
+        elif rule == "transferred":
+            if set(settings) != {"z"}:
+                raise ConfigError("the 'transferred' rule needs exactly z= (a threshold on the normalised scale)")
+            threshold = float(thresholds.transferred(scores, settings["z"]))
+        elif rule == "best_f1":
+            _no_settings(rule, settings)
             labels = None if y is None else _as_labels(y, "y", len(scores))
             _check_two_classes(labels)
             threshold, best_f1 = _best_f1_threshold(scores, labels)
             calibration.update(n_anomalous=int(labels.sum()), f1=best_f1)
+        else:
+            threshold = float(thresholds.threshold(scores, rule, **settings))
+        if rule != "best_f1" and self.gap_weight > 0 and self.gap_alarm is not None:
+            cap = self.gap_weight * self.gap_alarm
+            calibration["gap_alarm_cap"] = bool(threshold > cap)
+            threshold = min(threshold, cap)
+        median, scale = thresholds.node_scale(scores)
+        calibration.update(settings)
+        calibration["scale"] = {"median": float(median), "scale": float(scale)}
+        calibration["flagged_share"] = float(np.mean(scores >= threshold))
         self.threshold_ = threshold
         self.threshold_rule_ = rule
         self.calibration_ = calibration
         return self
+
+    @property
+    def normalised_threshold_(self) -> float:
+        """``threshold_`` on the per-node normalised scale of its calibration scores.
+
+        ``(threshold_ - median) / scale`` of the calibration windows' scores:
+        comparable across nodes, so a federation's thresholds can be pooled
+        and handed to a new node with ``calibrate(X, rule="transferred", z=...)``.
+
+        Raises:
+            NotFittedError: If the detector is not calibrated.
+        """
+        calibration = getattr(self, "calibration_", None) or {}
+        if getattr(self, "threshold_", None) is None or "scale" not in calibration:
+            raise NotFittedError("the detector has no threshold; call calibrate(X) on the node's own data first")
+        return (self.threshold_ - calibration["scale"]["median"]) / calibration["scale"]["scale"]
 
     # -- scoring --------------------------------------------------------
 
@@ -448,37 +542,45 @@ class AnomalyDetector:
         reconstruction = self.model_.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
         return np.square(x.astype(np.float64) - np.asarray(reconstruction, dtype=np.float64))
 
-    def score_samples(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+    def score_samples(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
         """Anomaly score of each window (higher = more anomalous).
 
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
+            gap: Gap share of each window in [0, 1]
+                (:attr:`NodeData.gap <ftl_tff.data.client_data.NodeData.gap>`);
+                None: no telemetry was missing.
 
         Returns:
             float64 scores ``(rows,)``: the mean (``score="mse"``) or the
             largest (``score="max"``) per-feature squared reconstruction
-            error.
+            error, plus ``gap_weight * gap``.
 
         Raises:
             NotFittedError: If there is no model.
             DataError: If ``X`` is not valid input (see :meth:`fit`).
-            SchemaError: If ``X`` has another feature count.
+            SchemaError: If ``X`` has another feature count, or ``gap`` another
+                length.
         """
         errors = self.reconstruction_errors(X)
-        return errors.max(axis=1) if self.score == "max" else errors.mean(axis=1)
+        scores = errors.max(axis=1) if self.score == "max" else errors.mean(axis=1)
+        if gap is not None and self.gap_weight:
+            scores = scores + self.gap_weight * _as_gap(gap, len(scores))
+        return scores
 
-    def decision_function(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+    def decision_function(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
         """Same as :meth:`score_samples` (PyOD's name; higher = more anomalous).
 
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
+            gap: Gap shares of the windows (see :meth:`score_samples`).
 
         Returns:
             float64 scores ``(rows,)``.
         """
-        return self.score_samples(X)
+        return self.score_samples(X, gap=gap)
 
-    def predict(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
         """Flags windows whose score is at or above ``threshold_``.
 
         The comparison is ``score >= threshold_`` (inclusive), so a window
@@ -487,6 +589,7 @@ class AnomalyDetector:
 
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
+            gap: Gap shares of the windows (see :meth:`score_samples`).
 
         Returns:
             int8 array ``(rows,)``: 1 anomalous, 0 normal.
@@ -500,7 +603,25 @@ class AnomalyDetector:
             raise NotFittedError(
                 "the detector has no threshold; call calibrate(X) on the node's own data first"
             )
-        return (self.score_samples(X) >= self.threshold_).astype(np.int8)
+        return self.predict_scores(self.score_samples(X, gap=gap))
+
+    def predict_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Flags already computed scores: ``scores >= threshold_`` as int8 0/1.
+
+        Args:
+            scores: Scores of :meth:`score_samples`.
+
+        Returns:
+            int8 array of the same length: 1 anomalous, 0 normal.
+
+        Raises:
+            NotFittedError: If there is no threshold.
+        """
+        if getattr(self, "threshold_", None) is None:
+            raise NotFittedError(
+                "the detector has no threshold; call calibrate(X) on the node's own data first"
+            )
+        return (np.asarray(scores, dtype=np.float64) >= self.threshold_).astype(np.int8)
 
     def feature_contributions(
         self,
@@ -567,14 +688,15 @@ class AnomalyDetector:
         scaler: NodeScaler | dict[str, Any] | None = None,
         imputer: NodeImputer | dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        gaps: NodeGap | dict[str, Any] | None = None,
     ) -> Path:
         """Writes the model and everything needed to use it on new windows.
 
         Format: :func:`~ftl_tff.models.io.save_model`'s folder, whose
         ``model.json`` also holds ``kind``, ``params``, ``n_features_in``,
         ``score``, ``threshold``, ``threshold_rule``, ``calibration``,
-        ``feature_columns``, ``scaler``, ``imputer``, ``training`` and
-        ``extra``. The training scores (``decision_scores_``) are not stored.
+        ``feature_columns``, ``scaler``, ``imputer``, ``gaps``, ``training``
+        and ``extra``. The training scores (``decision_scores_``) are not stored.
 
         Args:
             directory: Folder to write (created if missing).
@@ -585,6 +707,8 @@ class AnomalyDetector:
             imputer: The node's :class:`~ftl_tff.data.scaling.NodeImputer`
                 (or its ``to_dict()``).
             extra: More JSON-safe information (e.g. the federated run).
+            gaps: The node's :class:`~ftl_tff.data.gaps.NodeGap` (or its
+                ``to_dict()``), so raw windows get their gap shares alike.
 
         Returns:
             The folder written.
@@ -600,6 +724,7 @@ class AnomalyDetector:
         self._require_model()
         scaler_dict = _as_payload(scaler if scaler is not None else getattr(self, "scaler_", None))
         imputer_dict = _as_payload(imputer if imputer is not None else getattr(self, "imputer_", None))
+        gaps_dict = _as_payload(gaps if gaps is not None else getattr(self, "gaps_", None))
         if feature_columns is None:
             feature_columns = getattr(self, "feature_columns_", None)
         if feature_columns is None and scaler_dict is not None:
@@ -618,6 +743,7 @@ class AnomalyDetector:
             "feature_columns": columns,
             "scaler": scaler_dict,
             "imputer": imputer_dict,
+            "gaps": gaps_dict,
             "training": _json_safe_floats(getattr(self, "training_", None)),
             "extra": extra,
         }
@@ -637,8 +763,8 @@ class AnomalyDetector:
         Returns:
             The detector, with ``model_``, ``n_features_in_``, ``threshold_``
             (and ``threshold_rule_``, ``calibration_``) when it was
-            calibrated, ``feature_columns_``, ``scaler_`` and ``imputer_``
-            (None when not saved), ``training_``, ``history_`` and
+            calibrated, ``feature_columns_``, ``scaler_``, ``imputer_`` and
+            ``gaps_`` (None when not saved), ``training_``, ``history_`` and
             ``metadata_`` (the whole JSON description).
 
         Raises:
@@ -647,6 +773,7 @@ class AnomalyDetector:
             SchemaError: If the folder is not a saved detector, or its parts
                 contradict each other (the message names the file).
         """
+        from .data.gaps import NodeGap
         from .data.scaling import NodeImputer, NodeScaler
         from .models.io import METADATA_FILE, load_model
 
@@ -660,6 +787,7 @@ class AnomalyDetector:
             detector = cls(**params)
             scaler = None if metadata.get("scaler") is None else NodeScaler.from_dict(metadata["scaler"])
             imputer = None if metadata.get("imputer") is None else NodeImputer.from_dict(metadata["imputer"])
+            gaps = None if metadata.get("gaps") is None else NodeGap.from_dict(metadata["gaps"])
         except (ConfigError, KeyError, TypeError, ValueError) as error:
             raise SchemaError(f"{path}: invalid detector description: {error}") from error
         if _resolved_structure(detector.get_params()) != _resolved_structure(_validated_structure(architecture)):
@@ -679,6 +807,7 @@ class AnomalyDetector:
         detector.feature_columns_ = metadata.get("feature_columns")
         detector.scaler_ = scaler
         detector.imputer_ = imputer
+        detector.gaps_ = gaps
         detector.training_ = metadata.get("training")
         detector.history_ = (detector.training_ or {}).get("history")
         detector.metadata_ = metadata
@@ -735,6 +864,8 @@ _PARAM_NAMES = (
     "optimizer",
     "learning_rate",
     "score",
+    "gap_weight",
+    "gap_alarm",
     "threshold_rule",
     "percentile",
     "contamination",
@@ -761,6 +892,14 @@ def _validated_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"learning_rate must be a positive number, got {rate!r}")
     if params["score"] not in SCORE_KINDS:
         raise ConfigError(f"unknown score {params['score']!r}; expected one of {SCORE_KINDS}")
+    weight = params.get("gap_weight", 1.0)
+    if not _is_real(weight) or not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"gap_weight must be a number >= 0, got {weight!r}")
+    checked["gap_weight"] = float(weight)
+    alarm = params.get("gap_alarm", 0.5)
+    if alarm is not None and (not _is_real(alarm) or not 0 < alarm <= 1):
+        raise ConfigError(f"gap_alarm must be a share in (0, 1] or None, got {alarm!r}")
+    checked["gap_alarm"] = None if alarm is None else float(alarm)
     rule = params["threshold_rule"]
     if rule not in THRESHOLD_RULES:
         raise ConfigError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
@@ -860,6 +999,24 @@ def _as_features(values: Any, name: str, n_features: int | None = None) -> np.nd
     if not np.isfinite(features).all():
         raise DataError(f"{name} holds infinite values (or values beyond the float32 range)")
     return features
+
+
+def _as_gap(values: Any, length: int) -> np.ndarray:
+    try:
+        gap = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"gap must be numeric shares in [0, 1]: {error}") from error
+    if gap.shape != (length,):
+        raise SchemaError(f"gap has shape {gap.shape}, expected ({length},): one share per window")
+    if not np.isfinite(gap).all() or gap.min(initial=0.0) < 0 or gap.max(initial=0.0) > 1:
+        raise DataError("gap shares must be finite and within [0, 1]")
+    return gap
+
+
+def _no_settings(rule: str, settings: dict[str, Any], allowed: Sequence[str] = ()) -> None:
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ConfigError(f"threshold rule {rule!r} takes no setting {', '.join(unknown)}")
 
 
 def _as_labels(values: Any, name: str, length: int) -> np.ndarray:

@@ -4,7 +4,7 @@ A *run folder* holds everything needed to score new windows of the nodes it
 was calibrated on::
 
     RUN/model/                 the global autoencoder (weights + JSON metadata)
-    RUN/calibration.json       per node: threshold, rule, scaler, imputer
+    RUN/calibration.json       per node: threshold, rule, scaler, imputer, gap measure
     RUN/config.json            the training configuration (data split included)
     RUN/metrics_per_round.csv  federated training curve
     RUN/metrics_per_node.csv   test metrics per node and method
@@ -34,10 +34,12 @@ import pandas as pd
 from . import __version__
 from .data import ProcessedDataset, load_dataset
 from .data.client_data import FederatedData, prepare_federated_data
+from .data.gaps import NodeGap
 from .data.scaling import NodeImputer, NodeScaler
 from .errors import ConfigError, SchemaError, SelectionError, SourceNotFoundError
 from .metrics import aggregate_metrics, detection_metrics
-from .paradigms import get_paradigm
+from .paradigms import DEFAULT_BLOCK, DEFAULT_THRESHOLD_RULE, get_paradigm
+from .transfer import ThresholdRule, TransferConfig, calibrate_target, target_view
 
 METHODS: tuple[str, ...] = ("federated", "local", "centralized")
 
@@ -59,13 +61,23 @@ class TrainConfig:
         weighting: ``examples`` (weighted FedAvg) or ``uniform``.
         clients_per_round: Clients sampled per round (None: all).
         seed: Seed of weights, shuffles and sampling.
-        split: ``chronological`` or ``blocked``.
+        split: ``blocked`` (default: time blocks interleaved over the parts,
+            so every part samples the whole period and its failures) or
+            ``chronological`` (the papers' single cut, which often leaves a
+            node's test part without any failure).
         train: Share of each node's windows for training.
         validation: Share for validation (early stopping, supervised thresholds).
         block: Block length of the blocked split.
-        impute: Imputation policy for missing values.
-        percentile: Percentile of training errors used as threshold.
+        impute: Imputation policy for missing values (the score still counts
+            what was missing, see ``gap_weight``).
+        clip: Scaled values are clipped to ``[-clip, 1 + clip]`` (False: unbounded).
+        threshold: Label-free threshold rule (unsupervised and
+            semi-supervised; the supervised fallback), one of
+            :data:`~ftl_tff.detection.LABEL_FREE_RULES` except
+            ``contamination``.
+        percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
         score: ``mse`` or ``max`` (Borghesi's largest per-feature error).
+        gap_weight: Weight of a window's telemetry gap share in its score.
         encoder_units: Encoder widths (decoder mirrors them).
         early_stopping_patience: Rounds without validation improvement before stopping.
         baselines: Baselines trained next to the federated model.
@@ -89,13 +101,16 @@ class TrainConfig:
     weighting: str = "examples"
     clients_per_round: int | None = None
     seed: int = 0
-    split: str = "chronological"
+    split: str = "blocked"
     train: float = 0.7
     validation: float = 0.1
-    block: str = "1D"
+    block: str = DEFAULT_BLOCK
     impute: str = "median"
+    clip: float | bool = 1.0
+    threshold: str = DEFAULT_THRESHOLD_RULE
     percentile: float = 99.0
     score: str = "mse"
+    gap_weight: float = 1.0
     encoder_units: list[int] = field(default_factory=lambda: [100, 80, 60, 40, 20])
     early_stopping_patience: int | None = None
     baselines: list[str] = field(default_factory=lambda: ["local", "centralized"])
@@ -114,11 +129,14 @@ class TrainConfig:
             raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}: use local, centralized")
         if not 0 < self.percentile < 100:
             raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
+        if self.threshold == "transferred":
+            raise ConfigError("threshold 'transferred' applies to transfer targets (it needs a trained federation)")
+        TransferConfig(threshold=self.threshold, gap_weight=self.gap_weight).validate()
 
     def split_kwargs(self) -> dict[str, Any]:
         """Arguments of :func:`prepare_federated_data` that fix the split."""
         kwargs: dict[str, Any] = {"split": self.split, "train": self.train, "validation": self.validation,
-                                  "impute": self.impute,
+                                  "impute": self.impute, "clip": self.clip,
                                   "semi_supervised": get_paradigm(self.paradigm).normal_only_training}
         if self.split == "blocked":
             kwargs["block"] = self.block
@@ -146,23 +164,23 @@ def select_first_nodes(dataset: ProcessedDataset, n_nodes: int | None, nodes: li
     return dataset.nodes[:n_nodes]
 
 
-def _calibrate(detector, node_data, paradigm, percentile: float) -> dict[str, Any]:
+def _calibrate(detector, node_data, paradigm, config: TrainConfig) -> dict[str, Any]:
     """Set the node's threshold on its own data (what the paradigm lets it read); return what was done."""
-    from .transfer import calibrate_target, target_view
-
-    return calibrate_target(detector, target_view(node_data, paradigm), paradigm, percentile)
+    return calibrate_target(detector, target_view(node_data, paradigm), paradigm, config.percentile,
+                            rule=ThresholdRule(config.threshold))
 
 
 def _evaluate(detector, node_data) -> tuple[dict[str, Any], np.ndarray]:
-    scores = detector.score_samples(node_data.x_test)
-    predicted = (scores >= detector.threshold_).astype(np.int8)
-    return detection_metrics(node_data.y_test, scores, predicted), scores
+    scores = detector.score_samples(node_data.x_test, gap=node_data.gap("test"))
+    return detection_metrics(node_data.y_test, scores, detector.predict_scores(scores),
+                             index=node_data.index_test), scores
 
 
 def _detector_params(config: TrainConfig) -> dict[str, Any]:
     return {"encoder_units": tuple(config.encoder_units), "batch_size": config.batch_size,
             "optimizer": config.client_optimizer, "learning_rate": config.client_learning_rate,
-            "score": config.score, "percentile": config.percentile, "seed": config.seed}
+            "score": config.score, "percentile": config.percentile, "seed": config.seed,
+            "gap_weight": config.gap_weight}
 
 
 def train_run(
@@ -221,14 +239,22 @@ def train_run(
     global_detector = AnomalyDetector.from_model(result.model, **params)
     for node in fed.nodes:
         node_data = fed.node_data[node]
-        done = _calibrate(global_detector, node_data, paradigm, config.percentile)
+        done = _calibrate(global_detector, node_data, paradigm, config)
         metrics, _ = _evaluate(global_detector, node_data)
         rows.append({"node": node, "method": "federated", **done, **metrics})
-        calibration[node] = {**done, "scaler": node_data.scaler.to_dict(), "imputer": node_data.imputer.to_dict()}
+        calibration[node] = {**done, "scaler": node_data.scaler.to_dict(), "imputer": node_data.imputer.to_dict(),
+                             "gaps": node_data.gaps.to_dict()}
     # Per-node scalers and thresholds live in calibration.json; the model
-    # folder holds what every node shares.
-    global_detector.save(out / "model", feature_columns=fed.feature_columns,
-                         extra={"paradigm": paradigm.name, "nodes": fed.nodes, "features": dataset.feature_set})
+    # folder holds what every node shares, and no node's threshold: a fresh,
+    # uncalibrated wrapper is saved (calibrating it node by node above left
+    # the last node's threshold on it). What it does carry is the federation's
+    # threshold on the normalised scale, for targets (threshold="transferred").
+    federation_z = float(np.median([calibration[n]["threshold_z"] for n in fed.nodes]))
+    AnomalyDetector.from_model(result.model, **params).save(
+        out / "model", feature_columns=fed.feature_columns,
+        extra={"paradigm": paradigm.name, "nodes": fed.nodes, "features": dataset.feature_set,
+               "threshold_rule": config.threshold, "federation_threshold_z": federation_z,
+               "thresholds": "per node, in the run's calibration.json"})
 
     budget = config.rounds * config.local_epochs
     if "local" in config.baselines:
@@ -242,7 +268,7 @@ def train_run(
                 train_local_model(result.model, node_data.x_train, epochs=budget, learning_rate=config.client_learning_rate,
                                   batch_size=config.batch_size, optimizer=config.client_optimizer, seed=config.seed),
                 **{k: v for k, v in params.items() if k != "encoder_units"})
-            done = _calibrate(local, node_data, paradigm, config.percentile)
+            done = _calibrate(local, node_data, paradigm, config)
             metrics, _ = _evaluate(local, node_data)
             rows.append({"node": node, "method": "local", **done, **metrics})
         timings["local_s"] = time.perf_counter() - started
@@ -253,7 +279,7 @@ def train_run(
         central = AnomalyDetector(epochs=budget, **params).fit(pooled)
         for node in fed.nodes:
             node_data = fed.node_data[node]
-            done = _calibrate(central, node_data, paradigm, config.percentile)
+            done = _calibrate(central, node_data, paradigm, config)
             metrics, _ = _evaluate(central, node_data)
             rows.append({"node": node, "method": "centralized", **done, **metrics})
         timings["centralized_s"] = time.perf_counter() - started
@@ -344,10 +370,10 @@ def evaluate_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset) ->
     rows = []
     for node in nodes:
         data = fed.node_data[node]
-        x_test = _transform_with_stored(dataset, node, data.index_test, calibration[node])
-        scores = detector.score_samples(x_test)
+        x_test, gap_test = _transform_with_stored(dataset, node, data.index_test, calibration[node])
+        scores = detector.score_samples(x_test, gap=gap_test)
         threshold = calibration[node]["threshold"]
-        metrics = detection_metrics(data.y_test, scores, (scores >= threshold).astype(np.int8))
+        metrics = detection_metrics(data.y_test, scores, (scores >= threshold).astype(np.int8), index=data.index_test)
         rows.append({"node": node, "threshold": threshold, **metrics})
     return pd.DataFrame(rows)
 
@@ -361,45 +387,195 @@ def _check_features(detector, dataset: ProcessedDataset) -> None:
         )
 
 
-def _transform_with_stored(dataset: ProcessedDataset, node: str, index, stored: dict[str, Any]) -> np.ndarray:
+def _transform_with_stored(dataset: ProcessedDataset, node: str, index,
+                           stored: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The node's windows at ``index``, scaled and imputed as stored, and their gap shares (None: not stored)."""
     frame = dataset.frame(node).loc[index]
     scaler = NodeScaler.from_dict(stored["scaler"])
     imputer = NodeImputer.from_dict(stored["imputer"])
-    return imputer.transform(scaler.transform(frame[dataset.feature_columns])).values.astype(np.float32)
+    imputed = imputer.transform(scaler.transform(frame[dataset.feature_columns]))
+    gaps = stored.get("gaps")
+    gap = None if gaps is None else NodeGap.from_dict(gaps).transform(frame)[imputed.kept_rows]
+    return imputed.values.astype(np.float32), gap
 
 
-def score_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset, top_k: int = 3) -> pd.DataFrame:
-    """Score every window of the run's calibrated nodes in ``dataset``.
+def score_run(
+    model: str | Path,
+    dataset: str | Path | ProcessedDataset,
+    top_k: int = 3,
+    nodes: list[str] | None = None,
+) -> pd.DataFrame:
+    """Score every window of a model's nodes in ``dataset``: what ``ftl-tff score`` does.
+
+    ``model`` is one of:
+
+    * a run folder (``config.json``, ``calibration.json``, ``model/``): every
+      node calibrated in the run (or those of ``nodes``) is scaled, imputed,
+      given its gap shares and thresholded with the statistics of
+      ``calibration.json``;
+    * a run's ``model/`` folder: the same, from the run folder around it;
+    * a saved detector folder (:meth:`~ftl_tff.detection.AnomalyDetector.save`
+      with its threshold, scaler and imputer), e.g. a transfer's per-node
+      detector ``TRANSFER/models/<node>/<mode>/``: it scores the node stored
+      in its metadata (``extra.node``), or the ``nodes`` given (``["all"]``:
+      every node of ``dataset``), with its own threshold, scaler, imputer
+      and gap measure (when saved).
+
+    Args:
+        model: The run folder, its ``model/`` folder or a saved detector folder.
+        dataset: Processed dataset holding the nodes' windows.
+        top_k: Contributing metrics listed per window.
+        nodes: Nodes to score (default: the run's calibrated nodes, or the
+            detector's node). For a run, each must be calibrated in it
+            (``["all"]``: every calibrated node); for a detector, any node of
+            ``dataset``, scaled with the detector's own statistics
+            (``["all"]``: every node of ``dataset``).
 
     Returns:
         One row per window: node, window_start, score, threshold, anomalous
-        (0/1), label (Nagios, for reference) and the ``top_k`` metrics with the
-        largest reconstruction error (``top1_feature``, ``top1_share``, ...).
+        (``score >= threshold``, 0/1), label (Nagios, for reference) and the
+        ``top_k`` metrics with the largest reconstruction error
+        (``top1_feature``, ``top1_share``, ...).
+
+    Raises:
+        SourceNotFoundError: ``model`` is missing, or is neither a run folder
+            nor a saved detector folder (the message names the folder and
+            what it lacks).
+        SchemaError: The detector lacks its threshold, scaler, imputer or
+            feature columns, or ``dataset`` lacks its feature columns.
+        SelectionError: No node to score, or a requested node is not
+            calibrated in the run or not in ``dataset``.
     """
     from .detection import AnomalyDetector
 
-    run_dir, saved, calibration = _load_run(run_dir)
-    dataset = _open(dataset, saved.get("features", "all"))
-    detector = AnomalyDetector.load(run_dir / "model")
-    _check_features(detector, dataset)
-    nodes = [n for n in calibration if n in dataset.nodes]
-    if not nodes:
-        raise SelectionError(f"none of the run's calibrated nodes is in {dataset.path}")
+    path = Path(model)
+    run_dir = _scored_run_folder(path)
+    if run_dir is not None:
+        run_dir, saved, calibration = _load_run(run_dir)
+        dataset = _open(dataset, saved.get("features", "all"))
+        detector = AnomalyDetector.load(run_dir / "model")
+        _check_features(detector, dataset)
+        if nodes and [n.lower() for n in nodes] == ["all"]:
+            nodes = None
+        if nodes:
+            uncalibrated = [n for n in nodes if n not in calibration]
+            if uncalibrated:
+                raise SelectionError(f"node(s) {', '.join(uncalibrated)} not calibrated in the run {run_dir} "
+                                     f"(it calibrated {', '.join(list(calibration)[:20])})")
+            _check_nodes_in(nodes, dataset)
+            chosen = list(nodes)
+        else:
+            chosen = [n for n in calibration if n in dataset.nodes]
+            if not chosen:
+                raise SelectionError(f"none of the calibrated nodes of the run {run_dir} "
+                                     f"({', '.join(list(calibration)[:10])}) is in {dataset.path}")
+        columns = dataset.feature_columns
+        parts = [(node, NodeScaler.from_dict(stored["scaler"]), NodeImputer.from_dict(stored["imputer"]),
+                  None if stored.get("gaps") is None else NodeGap.from_dict(stored["gaps"]),
+                  float(stored["threshold"]))
+                 for node, stored in ((n, calibration[n]) for n in chosen)]
+    else:
+        detector = _load_scoring_detector(path)
+        threshold, scaler, imputer, gaps, columns = (detector.threshold_, detector.scaler_, detector.imputer_,
+                                                     getattr(detector, "gaps_", None), list(detector.feature_columns_))
+        dataset = _open(dataset)
+        missing = [c for c in columns if c not in dataset.feature_columns]
+        if missing:
+            raise SchemaError(f"{dataset.path} lacks {len(missing)} of the {len(columns)} feature columns of the "
+                              f"detector in {path} ({', '.join(missing[:5])}); prepare the data with the same "
+                              "options as the detector's training data")
+        dataset = dataset.with_features(columns)
+        chosen = _detector_nodes(detector, path, dataset, nodes)
+        parts = [(node, scaler, imputer, gaps, threshold) for node in chosen]
+
     frames = []
-    for node in nodes:
+    for node, scaler, imputer, gaps, threshold in parts:
         frame = dataset.frame(node)
-        stored = calibration[node]
-        scaler = NodeScaler.from_dict(stored["scaler"])
-        imputed = NodeImputer.from_dict(stored["imputer"]).transform(scaler.transform(frame[dataset.feature_columns]))
+        imputed = imputer.transform(scaler.transform(frame[columns]))
         x = imputed.values.astype(np.float32)
         kept = frame.index[imputed.kept_rows]
-        scores = detector.score_samples(x)
-        out = pd.DataFrame({"node": node, "window_start": kept, "score": scores, "threshold": stored["threshold"],
-                            "anomalous": (scores >= stored["threshold"]).astype(np.int8),
+        gap = None if gaps is None else gaps.transform(frame)[imputed.kept_rows]
+        scores = detector.score_samples(x, gap=gap)
+        out = pd.DataFrame({"node": node, "window_start": kept, "score": scores, "threshold": threshold,
+                            "anomalous": (scores >= threshold).astype(np.int8),
                             "label": frame["label"].to_numpy()[imputed.kept_rows]})
-        top = detector.feature_contributions(x, dataset.feature_columns, top_k=top_k)
+        top = detector.feature_contributions(x, columns, top_k=top_k)
         frames.append(pd.concat([out.reset_index(drop=True), _wide_contributions(top, top_k)], axis=1))
     return pd.concat(frames, ignore_index=True)
+
+
+_RUN_FILES = ("config.json", "calibration.json")
+
+
+def _scored_run_folder(path: Path) -> Path | None:
+    """The run folder ``path`` stands for (itself, or the run around its ``model/``), or None for a detector.
+
+    Raises SourceNotFoundError when ``path`` is neither a run folder nor a saved model folder.
+    """
+    from .models.io import METADATA_FILE
+
+    if not path.exists():
+        raise SourceNotFoundError(f"model folder {path} does not exist (give a run folder, its model/ folder or a "
+                                  "saved detector folder)")
+    if not path.is_dir():
+        raise SourceNotFoundError(f"{path} is a file: give a run folder, its model/ folder or a saved detector "
+                                  "folder")
+    if any((path / name).exists() for name in _RUN_FILES):
+        return path  # a run folder (_load_run names a missing file)
+    if (path / METADATA_FILE).exists():
+        parent = path.parent
+        return parent if all((parent / name).exists() for name in _RUN_FILES) else None
+    hint = ""
+    saved = sorted(p.parent for p in path.glob(f"*/{METADATA_FILE}")) or sorted(
+        p.parent for p in path.glob(f"models/*/*/{METADATA_FILE}"))
+    if saved:
+        hint = f"; it holds saved detectors, e.g. {', '.join(str(p) for p in saved[:3])}"
+    raise SourceNotFoundError(f"{path} is neither a run folder (no {' or '.join(_RUN_FILES)}) nor a saved model "
+                              f"folder (no {METADATA_FILE}){hint}")
+
+
+def _load_scoring_detector(path: Path):
+    """A saved detector that can score raw windows alone: threshold, scaler, imputer and feature columns."""
+    from .detection import AnomalyDetector
+
+    detector = AnomalyDetector.load(path)
+    parts = {"threshold": getattr(detector, "threshold_", None), "scaler": detector.scaler_,
+             "imputer": detector.imputer_, "feature columns": detector.feature_columns_}
+    lacking = [name for name, value in parts.items() if value is None]
+    if lacking:
+        around = ""
+        if path.name == "model":
+            absent = [name for name in _RUN_FILES if not (path.parent / name).exists()]
+            around = f" (nor is it a run's model/ folder: {path.parent} has no {' and no '.join(absent)})"
+        raise SchemaError(f"the saved detector in {path} cannot score windows on its own: it has no "
+                          f"{', no '.join(lacking)} (its model.json){around}; give its run folder, or a detector "
+                          "saved with its node's threshold, scaler and imputer (`ftl-tff transfer --save-models`)")
+    return detector
+
+
+def _detector_nodes(detector, path: Path, dataset: ProcessedDataset, nodes: list[str] | None) -> list[str]:
+    """The nodes a saved detector scores: those given (``all``: every node of the dataset), else its own."""
+    if nodes:
+        if [n.lower() for n in nodes] == ["all"]:
+            return dataset.nodes
+        _check_nodes_in(nodes, dataset)
+        return list(nodes)
+    extra = detector.metadata_.get("extra") or {}
+    node = extra.get("node") if isinstance(extra, dict) else None
+    if node is None:
+        raise SelectionError(f"the saved detector in {path} does not record its node: give the node(s) of "
+                             f"{dataset.path} to score (--nodes NODE, or --nodes all)")
+    node = str(node)
+    if node not in dataset.nodes:
+        raise SelectionError(f"the saved detector in {path} belongs to node {node}, which is not in {dataset.path} "
+                             "(give other nodes with --nodes to score them with its statistics)")
+    return [node]
+
+
+def _check_nodes_in(nodes: list[str], dataset: ProcessedDataset) -> None:
+    unknown = [n for n in nodes if n not in dataset.nodes]
+    if unknown:
+        raise SelectionError(f"node(s) {', '.join(unknown)} not in the dataset {dataset.path}")
 
 
 def _wide_contributions(top: pd.DataFrame, top_k: int) -> pd.DataFrame:
@@ -440,7 +616,8 @@ def transfer_run(
         dataset: Processed dataset holding the target nodes.
         out: Results folder.
         config: A :class:`~ftl_tff.transfer.TransferConfig` (modes, epochs...);
-            its ``percentile``, ``score`` and ``batch_size`` are taken from the run.
+            its ``percentile``, ``score``, ``gap_weight`` and ``batch_size`` are
+            taken from the run, and its ``threshold`` too when it names none.
         nodes: Target node ids (default: every node not in the run).
         seed: Seed of fine-tuning (default: the run's).
         efficiency_days: Budgets of the data-efficiency study (empty: none).
@@ -477,11 +654,14 @@ def transfer_run(
     if not targets:
         raise SelectionError(f"every node of {dataset.path} trained the model in {run_dir}: there is no "
                              "non-participating node to transfer to (give --nodes, or a dataset with other nodes)")
-    config = replace(config or TransferConfig(), seed=train_config.seed if seed is None else seed,
+    config = config or TransferConfig()
+    config = replace(config, seed=train_config.seed if seed is None else seed,
                      percentile=train_config.percentile, score=train_config.score,
-                     batch_size=train_config.batch_size)
+                     batch_size=train_config.batch_size, gap_weight=train_config.gap_weight,
+                     threshold=config.threshold or train_config.threshold)
     config.validate()
     detector = AnomalyDetector.load(run_dir / "model")
+    federation_z = ((detector.metadata_ or {}).get("extra") or {}).get("federation_threshold_z")
     _check_features(detector, dataset)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -490,7 +670,7 @@ def transfer_run(
          f"{', '.join(config.modes)}{' + local baseline' if config.local_baseline else ''}")
     target_data = prepare_targets(dataset, targets, paradigm, **split)
     result = transfer_to_nodes(detector.model_, target_data, paradigm, config, keep_detectors=save_models,
-                               echo=echo)
+                               echo=echo, federation_z=federation_z)
     per_node = result.per_node.copy()
     per_node.insert(0, "role", ["participating" if n in participants else "non-participating"
                                 for n in per_node["node"]])
@@ -507,19 +687,20 @@ def transfer_run(
         for (node, method), node_detector in result.detectors.items():
             data = target_data.node_data[node]
             node_detector.save(out / "models" / node / method, feature_columns=target_data.feature_columns,
-                               scaler=data.scaler, imputer=data.imputer,
+                               scaler=data.scaler, imputer=data.imputer, gaps=data.gaps,
                                extra={"paradigm": paradigm.name, "node": node, "method": method,
                                       "source_run": str(run_dir)})
     efficiency = None
     if efficiency_days:
         echo(f"Data-efficiency study: budgets {list(efficiency_days)} days ...")
         table = data_efficiency(detector.model_, dataset, targets, paradigm, config, days=efficiency_days,
-                                echo=echo, **split)
+                                echo=echo, federation_z=federation_z, **split)
         table.to_csv(out / "efficiency.csv", index=False)
         tables["efficiency"] = table
         efficiency = efficiency_summary(table)
     stats_tables = comparison_tables(per_node)
     auc_tables = comparison_tables(per_node, metric="roc_auc")
+    event_tables = comparison_tables(per_node, metric="event_f1")
     figures = plot_all(tables, out / "figures")
     record = {"source_run": str(run_dir), "dataset": str(dataset.path), "features": dataset.feature_set,
               "paradigm": paradigm.name, "targets": targets, "transfer": config.to_dict(),
@@ -527,7 +708,7 @@ def transfer_run(
                         for k, v in split.items() if k != "semi_supervised"}, "library_version": __version__}
     (out / "transfer.json").write_text(json.dumps(record, indent=2))
     report = write_report(out, title=f"Transfer of {run_dir.name} to {len(targets)} node(s)", per_node=per_node,
-                          tables=[stats_tables, auc_tables], figures=figures, efficiency=efficiency,
+                          tables=[stats_tables, event_tables, auc_tables], figures=figures, efficiency=efficiency,
                           files=["`per_node.csv`: every target node and method",
                                  "`scores.parquet`: test-window scores of every method",
                                  "`deltas.csv`: per-node gain of each transfer mode over local (with the local baseline)",
@@ -535,9 +716,10 @@ def transfer_run(
                                  "`stats/`: comparison tables (Markdown, LaTeX, CSV)", "`figures/`: the figures above",
                                  "`models/`: calibrated detectors per node and method (with --save-models)",
                                  "`transfer.json`: the source run, targets and settings"])
-    lines = [f"{len(targets)} target node(s); median F1 / ROC-AUC on their test windows:"]
+    lines = [f"{len(targets)} target node(s); median F1 / event F1 / ROC-AUC / VUS-PR on their test windows:"]
     for method, rows in per_node.groupby("method", sort=False):
-        lines.append(f"  {method:15s} F1 {rows['f1'].median():.3f}  ROC-AUC {rows['roc_auc'].median():.3f}  "
+        lines.append(f"  {method:15s} F1 {rows['f1'].median():.3f}  event F1 {rows['event_f1'].median():.3f}  "
+                     f"ROC-AUC {rows['roc_auc'].median():.3f}  VUS-PR {rows['vus_pr'].median():.3f}  "
                      f"({int(rows['f1'].notna().sum())} nodes with F1 defined)")
     table = stats_tables.get("transfer_vs_local")
     if table is not None and not table.empty:

@@ -44,6 +44,17 @@ detectable, an effect size says whether it matters):
 * ``kendall_w`` (Friedman, 0 to 1): agreement of the nodes on the ranking of
   the methods; 0 is no agreement, 1 is the same ranking on every node.
 
+No effect size from too few values: with fewer than ``min_pairs`` pairs (or
+``min_size`` values per group, ``min_subjects`` subjects) every effect size is
+NaN. The rank-based ones (``rank_biserial``, ``kendall_w``) also need that
+many *untied* pairs or subjects, because the Wilcoxon ranks (and the
+rank-biserial r) leave tied pairs out: 2 differing pairs among 6 would give
+r = 1, a "large effect" from two nodes. Then the value is NaN, ``effect`` is
+``"n/a"``, ``note`` says why and the summary says "too few pairs for an
+effect size" (the test itself still runs). The one exception is a comparison
+without any difference at all (every pair tied): its rank-biserial r is 0,
+an exact "no effect", not an estimate.
+
 Example:
     >>> a = pd.Series([0.9, 0.8, 0.85, 0.7, 0.95, 0.9], index=list("uvwxyz"))
     >>> b = pd.Series([0.6, 0.7, 0.80, 0.7, 0.50, 0.4], index=list("uvwxyz"))
@@ -277,9 +288,12 @@ def paired_comparison(
       difference, resampling pairs (``numpy.random.default_rng(seed)``).
 
     Guard rails (a row with NaN p-values and a ``note``, never an exception):
-    fewer than ``min_pairs`` pairs (no statistics at all); all differences
-    zero (no test; ``rank_biserial`` 0, ``cohen_d`` 0 when defined); all
-    differences equal (no t-test, the Wilcoxon test still runs).
+    fewer than ``min_pairs`` pairs (no statistics at all, no effect size);
+    all differences zero (no test; ``rank_biserial`` 0, ``cohen_d`` 0 when
+    defined); fewer than ``min_pairs`` untied pairs, but some (the tests
+    run, ``rank_biserial`` is NaN and ``effect`` ``"n/a"``: the rank-biserial
+    r of so few differing pairs is +-1 or close, whatever the tied majority
+    says); all differences equal (no t-test, the Wilcoxon test still runs).
 
     Args:
         a: Per-node values of method A (Series indexed by node, or a sequence).
@@ -290,7 +304,9 @@ def paired_comparison(
         n_boot: Number of bootstrap resamples (a positive integer).
         confidence: Confidence level of the bootstrap interval, in (0, 1).
         seed: Seed of the bootstrap; None draws a fresh one (not reproducible).
-        min_pairs: Fewest usable pairs to run any test (at least 2).
+        min_pairs: Fewest usable pairs to run any test or give any effect
+            size, and fewest untied pairs to give ``rank_biserial`` (at
+            least 2).
         alpha: Significance level of ``significant`` and the summary wording.
 
     Returns:
@@ -298,7 +314,8 @@ def paired_comparison(
         ``comparison`` is ``"{label_a} vs {label_b}"``; ``n`` counts the pairs
         used; ``n_a_better``, ``n_b_better``, ``n_ties`` count the pairs where
         A is higher, lower, equal; ``median_diff`` is the median of the paired
-        differences; ``effect`` is the magnitude word of ``rank_biserial``;
+        differences; ``effect`` is the magnitude word of ``rank_biserial``
+        (``"n/a"`` without it);
         ``significant`` is ``p_value < alpha`` (False without a test);
         ``note`` is empty when nothing was unusual.
 
@@ -346,6 +363,7 @@ def paired_comparison(
     else:
         row["ci_low"], row["ci_high"] = _bootstrap_paired(d, n_boot, confidence, seed)
         row.update(_paired_tests(x, y, notes))
+        _drop_rank_effect(row, "rank_biserial", n - row["n_ties"], min_pairs, "pairs", notes)
     row["effect"] = effect_label(row["rank_biserial"])
     row["significant"] = bool(np.isfinite(row["p_value"]) and row["p_value"] < alpha)
     row["note"] = "; ".join(notes)
@@ -428,7 +446,9 @@ def independent_comparison(
       ``mean_a - mean_b``, resampling each group independently.
 
     Guard rails (NaN p-values and a ``note``, never an exception): a group
-    with fewer than ``min_size`` values (no statistics); all values identical
+    with fewer than ``min_size`` values (no statistics, no effect size: the
+    rank-biserial r of 2 vs 2 values is +-1 whenever they do not overlap;
+    ``effect`` is ``"n/a"``); all values identical
     in both groups (no test; ``rank_biserial`` 0, ``cles`` 0.5); both groups
     constant (no t-test, no Cohen's d; Mann-Whitney still runs).
 
@@ -441,7 +461,8 @@ def independent_comparison(
         n_boot: Number of bootstrap resamples (a positive integer).
         confidence: Confidence level of the bootstrap interval, in (0, 1).
         seed: Seed of the bootstrap; None draws a fresh one.
-        min_size: Fewest values per group to run any test (at least 2).
+        min_size: Fewest values per group to run any test or give any
+            effect size (at least 2).
         alpha: Significance level.
 
     Returns:
@@ -593,8 +614,13 @@ def multi_comparison(
       ``p_holm < alpha``.
 
     Guard rails (NaN p-values and a note): fewer than ``min_subjects``
-    complete subjects; no subject ranks the conditions differently (all
-    values tie within every subject); a pair whose differences are all zero.
+    complete subjects (no test, no effect size); no subject ranks the
+    conditions differently (all values tie within every subject); a pair
+    whose differences are all zero. No effect size from too few untied
+    subjects: ``kendall_w`` is NaN when fewer than ``min_subjects`` subjects
+    rank the conditions differently, and a pair's ``rank_biserial`` is NaN
+    (``effect`` ``"n/a"``) when fewer than ``min_subjects`` subjects differ
+    on that pair; the tests still run and the note says why.
 
     Args:
         table: Long table: one row per subject and condition.
@@ -602,7 +628,8 @@ def multi_comparison(
         within: Column of the conditions (e.g. ``"method"``).
         subject: Column of the subject ids (e.g. ``"node"``).
         alpha: Significance level of the omnibus and of ``p_holm``.
-        min_subjects: Fewest complete subjects to run any test (at least 2).
+        min_subjects: Fewest complete subjects to run any test, and fewest
+            untied subjects to give an effect size (at least 2).
 
     Returns:
         A :class:`MultiComparison`.
@@ -658,9 +685,10 @@ def multi_comparison(
         notes.append(f"{len(dropped)} subject(s) dropped (a condition missing or NaN): {_few(map(str, dropped))}")
     X = complete.to_numpy(dtype=float)
     enough = n >= min_subjects
+    n_untied = sum(not _constant(values) for values in X)
     if not enough:
         notes.insert(0, f"too few complete subjects (n={n} < {min_subjects}): no test")
-    elif all(_constant(values) for values in X):
+    elif not n_untied:
         notes.insert(0, "all conditions tie within every subject: no test")
     else:
         pg = _pingouin()
@@ -670,6 +698,7 @@ def multi_comparison(
         omnibus.update(
             statistic=float(res["Q"].iloc[0]), p_value=float(res["p_unc"].iloc[0]), kendall_w=float(res["W"].iloc[0])
         )
+        _drop_rank_effect(omnibus, "kendall_w", n_untied, min_subjects, "subjects", notes)
     omnibus["significant"] = bool(np.isfinite(omnibus["p_value"]) and omnibus["p_value"] < alpha)
     omnibus["note"] = "; ".join(notes)
     omnibus["summary"] = _omnibus_summary(omnibus, conditions)
@@ -708,6 +737,7 @@ def _pairwise_row(complete: pd.DataFrame, ca: Any, cb: Any, enough: bool, min_su
             p_value=float(res["p_val"].iloc[0]),
             rank_biserial=float(res["RBC"].iloc[0]),
         )
+        _drop_rank_effect(row, "rank_biserial", int(d.size) - n_zero, min_subjects, "subjects", notes)
     row["effect"] = effect_label(row["rank_biserial"])
     row["note"] = "; ".join(notes)
     return row
@@ -978,6 +1008,21 @@ def _pairs(a: Any, b: Any, label_a: str, label_b: str) -> tuple[np.ndarray, np.n
     return x[keep], y[keep], int((~keep).sum())
 
 
+def _drop_rank_effect(
+    row: dict[str, Any], column: str, n_untied: int, minimum: int, units: str, notes: list[str]
+) -> None:
+    """Blanks a rank-based effect size computed from fewer than ``minimum`` untied pairs or subjects.
+
+    The Wilcoxon ranks leave tied pairs out, so the rank-biserial r (and
+    Kendall's W of subjects that rank the conditions) rests on the untied
+    ones only: 2 differing pairs among 20 give r = 1. Zero untied pairs (all
+    tied) is left alone: there the effect is exactly zero, not estimated.
+    """
+    if 0 < n_untied < minimum and np.isfinite(row[column]):
+        row[column] = _NAN
+        notes.append(f"too few untied {units} for an effect size ({n_untied} untied < {minimum})")
+
+
 def _bootstrap_paired(d: np.ndarray, n_boot: int, confidence: float, seed: int | None) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
@@ -1049,8 +1094,19 @@ def _direction(*values: float) -> int:
     return 0
 
 
-def _effect_phrase(r: float) -> str:
-    return f"{effect_label(r)} effect (r = {r:.2f})" if np.isfinite(r) else ""
+def _effect_phrase(r: float, note: str = "", units: str = "pairs") -> str:
+    """``"large effect (r = 0.62)"``, or why there is no effect size."""
+    if np.isfinite(r):
+        return f"{effect_label(r)} effect (r = {r:.2f})"
+    return f"too few {units} for an effect size{_untied_detail(note)}"
+
+
+def _untied_detail(note: str) -> str:
+    """`` (2 untied < 5)`` from the note of :func:`_drop_rank_effect`, else empty."""
+    for part in note.split("; "):
+        if part.startswith("too few untied ") and " (" in part:
+            return " (" + part.split(" (", 1)[1]
+    return ""
 
 
 def _paired_summary(row: dict[str, Any], *, confidence: float, units: str) -> str:
@@ -1060,7 +1116,7 @@ def _paired_summary(row: dict[str, Any], *, confidence: float, units: str) -> st
         extra = f" ({la} and {lb} tie on all {n} {units})" if row["n_ties"] == n and n else ""
         return f"no test of {la} vs {lb} on {metric}: {reason}{extra}"
     ci = _ci_phrase(row, confidence, "mean")
-    tail = f"Wilcoxon {_p_phrase(row['p_value'])}, {_effect_phrase(row['rank_biserial'])}"
+    tail = f"Wilcoxon {_p_phrase(row['p_value'])}, {_effect_phrase(row['rank_biserial'], row['note'])}"
     if row["significant"]:
         sign = _direction(row["median_diff"], row["rank_biserial"])
         verb, better, worse, other = (
@@ -1083,7 +1139,7 @@ def _independent_summary(row: dict[str, Any], *, confidence: float) -> str:
         reason = row["note"].split(": no test")[0]
         return f"no test of {la} vs {lb} on {metric}: {reason}"
     ci = _ci_phrase(row, confidence, "mean delta")
-    tail = f"Mann-Whitney {_p_phrase(row['p_value'])}, {_effect_phrase(row['rank_biserial'])}"
+    tail = f"Mann-Whitney {_p_phrase(row['p_value'])}, {_effect_phrase(row['rank_biserial'], units='values')}"
     detail = f"{sizes}" + (f", {ci}" if ci else "")
     if row["significant"]:
         verb = "beats" if _direction(row["median_diff"], row["rank_biserial"]) > 0 else "is worse than"
@@ -1097,10 +1153,12 @@ def _omnibus_summary(row: dict[str, Any], conditions: list[Any]) -> str:
     if not np.isfinite(row["p_value"]):
         reason = row["note"].split(": no test")[0]
         return f"no test of {names} on {row['dv']}: {reason}"
-    stats = (
-        f"Friedman Q = {row['statistic']:.2f}, {_p_phrase(row['p_value'])}, Kendall's W = {row['kendall_w']:.2f}, "
-        f"{row['n_subjects']} subjects{dropped}"
+    w = (
+        f"Kendall's W = {row['kendall_w']:.2f}"
+        if np.isfinite(row["kendall_w"])
+        else f"too few subjects for an effect size{_untied_detail(row['note'])}"
     )
+    stats = f"Friedman Q = {row['statistic']:.2f}, {_p_phrase(row['p_value'])}, {w}, {row['n_subjects']} subjects{dropped}"
     if row["significant"]:
         return f"the {row['n_conditions']} conditions ({names}) differ on {row['dv']} ({stats})"
     return f"no significant difference among {names} on {row['dv']} ({stats})"
@@ -1110,7 +1168,7 @@ def _pairwise_summary(row: dict[str, Any]) -> str:
     a, b = row["a"], row["b"]
     if not np.isfinite(row["p_value"]):
         return f"no test of {a} vs {b}: {row['note'].split(': no test')[0]}"
-    tail = f"Holm {_p_phrase(row['p_holm'])}, {_effect_phrase(row['rank_biserial'])}"
+    tail = f"Holm {_p_phrase(row['p_holm'])}, {_effect_phrase(row['rank_biserial'], row['note'])}"
     delta = f"median delta {_signed(row['median_diff'])} on {row['n']} subjects"
     if row["significant"]:
         verb = "beats" if _direction(row["median_diff"], row["rank_biserial"]) > 0 else "is worse than"

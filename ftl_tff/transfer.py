@@ -18,9 +18,15 @@ transfer over the local model.
 What a target node's labels are used for depends on the paradigm
 (:mod:`ftl_tff.paradigms`): in the **unsupervised** and **semi-supervised**
 paradigms a target node is unlabelled, so transfer reads *no* label of it:
-it trains on every training window and sets the threshold as a percentile of
-the training scores (the semi-supervised paradigm differs in how the global
-model was trained, on the participants' normal windows). In the
+its threshold comes from a label-free rule on its training scores
+(:data:`~ftl_tff.paradigms.DEFAULT_THRESHOLD_RULE`, or the federation's
+threshold carried over on a normalised scale with ``threshold="transferred"``),
+and, since its training windows hold faults nobody has labelled, fine-tuning
+and the local baseline are *trimmed*: they do not train on the windows that
+are already flagged (by the global model for fine-tuning, by a first local
+pass for the local baseline), so they do not learn to reconstruct the faults
+(``trim``). The semi-supervised paradigm differs from the unsupervised one
+in how the global model was trained, on the participants' normal windows. In the
 **supervised** paradigm the target's normal training windows are used and
 the threshold is the F1-best one on its labelled validation windows. In every
 paradigm the test labels only score the result. :class:`TargetView` is the
@@ -46,7 +52,7 @@ import pandas as pd
 
 from .errors import ConfigError, DataError
 from .metrics import detection_metrics
-from .paradigms import Paradigm, get_paradigm
+from .paradigms import DEFAULT_THRESHOLD_RULE, Paradigm, get_paradigm
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -56,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "TRANSFER_MODES",
+    "ThresholdRule",
     "TargetView",
     "TransferConfig",
     "TransferResult",
@@ -90,9 +97,19 @@ class TransferConfig:
         local_baseline: Also train the node-local baseline.
         local_epochs: Epochs of the local baseline; None: ``epochs`` (the same
             budget as fine-tuning).
-        percentile: Percentile of training scores used as threshold
-            (unsupervised and semi-supervised; supervised falls back to it
-            when the validation part holds one class).
+        threshold: Label-free threshold rule of unlabelled targets (and the
+            supervised fallback when the validation part holds one class):
+            a rule of :data:`~ftl_tff.detection.LABEL_FREE_RULES`.
+            ``"transferred"`` uses the federation's threshold on the
+            normalised scale (stored with the federated model). None: the
+            source run's rule in :func:`~ftl_tff.runs.transfer_run`, else
+            :data:`~ftl_tff.paradigms.DEFAULT_THRESHOLD_RULE`.
+        percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
+        trim: Unlabelled targets only: fine-tune on the windows the global
+            model does not flag, and train the local baseline twice, the
+            second time without the windows its first pass flagged.
+        gap_weight: Weight of telemetry gaps in the window score
+            (:class:`~ftl_tff.detection.AnomalyDetector`).
         score: Window score, ``mse`` or ``max``.
         seed: Seed of fine-tuning and of the local baseline.
     """
@@ -105,7 +122,10 @@ class TransferConfig:
     reinit_decoder: bool = False
     local_baseline: bool = True
     local_epochs: int | None = None
+    threshold: str | None = None
     percentile: float = 99.0
+    trim: bool = True
+    gap_weight: float = 1.0
     score: str = "mse"
     seed: int = 0
 
@@ -122,6 +142,14 @@ class TransferConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.percentile < 100:
             raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
+        from .detection import LABEL_FREE_RULES
+
+        if self.threshold is not None and (self.threshold not in LABEL_FREE_RULES
+                                           or self.threshold == "contamination"):
+            rules = [r for r in LABEL_FREE_RULES if r != "contamination"]
+            raise ConfigError(f"unknown threshold rule {self.threshold!r}: use one of {', '.join(rules)}")
+        if not self.gap_weight >= 0:
+            raise ConfigError(f"gap_weight must be >= 0, got {self.gap_weight}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe copy."""
@@ -134,12 +162,15 @@ class TargetView:
 
     Attributes:
         node: Node id.
-        x_train: Windows to fine-tune on and to calibrate a percentile
+        x_train: Windows to fine-tune on and to calibrate a label-free
             threshold on.
         x_validation: Validation windows (Keras validation loss).
         y_validation: Validation labels, only when the paradigm may use them
             (supervised); None otherwise.
         paradigm: The paradigm's name.
+        gap_train: Telemetry gap shares of ``x_train``'s windows (not labels:
+            what did not arrive).
+        gap_validation: Gap shares of ``x_validation``'s windows.
     """
 
     node: str
@@ -147,6 +178,8 @@ class TargetView:
     x_validation: np.ndarray
     y_validation: np.ndarray | None
     paradigm: str
+    gap_train: np.ndarray | None = None
+    gap_validation: np.ndarray | None = None
 
     @property
     def labels_used(self) -> bool:
@@ -163,7 +196,8 @@ def target_view(node_data: NodeData, paradigm: str | Paradigm) -> TargetView:
     paradigm = _paradigm(paradigm)
     labels = node_data.y_validation if paradigm.uses_validation_labels else None
     return TargetView(node=node_data.node, x_train=node_data.x_train, x_validation=node_data.x_validation,
-                      y_validation=labels, paradigm=paradigm.name)
+                      y_validation=labels, paradigm=paradigm.name, gap_train=node_data.gap("train"),
+                      gap_validation=node_data.gap("validation"))
 
 
 def prepare_targets(dataset: Any, nodes: Sequence[str], paradigm: str | Paradigm, **split_kwargs: Any) -> FederatedData:
@@ -419,8 +453,17 @@ def transfer_to_nodes(
     *,
     keep_detectors: bool = False,
     echo: Callable[[str], None] | None = None,
+    federation_z: float | None = None,
 ) -> TransferResult:
     """Transfer the global model to every target node and score each method.
+
+    Unlabelled targets (unsupervised and semi-supervised paradigms) with
+    ``config.trim``: the zero-shot detector is calibrated on the node's
+    training windows first, and fine-tuning trains only on the windows it
+    does not flag; the local baseline is trained on every training window,
+    calibrated, and trained again from the same initial weights on the
+    windows its first pass did not flag. ``trained_windows`` and
+    ``trimmed_windows`` in the result count what each method trained on.
 
     Args:
         global_model: The federated global autoencoder (left unchanged).
@@ -430,20 +473,25 @@ def transfer_to_nodes(
             :class:`TransferConfig`).
         keep_detectors: Return the calibrated detectors (to save them).
         echo: Called with one progress line per node.
+        federation_z: The federation's threshold on the normalised scale,
+            needed by ``config.threshold == "transferred"``.
 
     Returns:
         A :class:`TransferResult`.
+
+    Raises:
+        ConfigError: If the ``transferred`` rule has no ``federation_z``.
     """
     from .detection import AnomalyDetector
+    from .models.io import autoencoder_architecture
 
     config = config or TransferConfig()
     config.validate()
     paradigm = _paradigm(paradigm)
+    rule = ThresholdRule.of(config, federation_z)
     params = {"score": config.score, "percentile": config.percentile, "seed": config.seed,
               "batch_size": config.batch_size, "optimizer": config.optimizer,
-              "learning_rate": config.learning_rate}
-    from .models.io import autoencoder_architecture
-
+              "learning_rate": config.learning_rate, "gap_weight": config.gap_weight}
     architecture = autoencoder_architecture(global_model)
     rows: list[dict[str, Any]] = []
     score_frames: list[pd.DataFrame] = []
@@ -451,31 +499,51 @@ def transfer_to_nodes(
     for position, node in enumerate(targets.nodes, start=1):
         node_data = targets.node_data[node]
         view = target_view(node_data, paradigm)
+        trim = config.trim and not view.labels_used  # labelled targets train on normal windows already
+        keep_for_fine_tuning = None
         for method in [*config.modes, *([LOCAL] if config.local_baseline else [])]:
             started = time.perf_counter()
+            train_rows = np.ones(len(view.x_train), dtype=bool)
             if method == LOCAL:
+                epochs = config.local_epochs or config.epochs
                 weights = _TRAINERS.initial_weights(architecture, config.seed)
-                model, _ = _TRAINERS.train(architecture, weights, view.x_train, frozen_encoder=False,
-                                           epochs=config.local_epochs or config.epochs,
+                model, _ = _TRAINERS.train(architecture, weights, view.x_train, frozen_encoder=False, epochs=epochs,
                                            learning_rate=config.learning_rate, batch_size=config.batch_size,
                                            optimizer=config.optimizer, seed=config.seed)
+                if trim:
+                    first = AnomalyDetector.from_model(model, **params)
+                    train_rows = _unflagged(first, view, paradigm, rule)
+                    model, _ = _TRAINERS.train(architecture, weights, view.x_train[train_rows], frozen_encoder=False,
+                                               epochs=epochs, learning_rate=config.learning_rate,
+                                               batch_size=config.batch_size, optimizer=config.optimizer,
+                                               seed=config.seed)
             else:
-                model, _ = _TRAINERS.fine_tune(global_model, view.x_train, mode=method, epochs=config.epochs,
-                                               learning_rate=config.learning_rate, batch_size=config.batch_size,
-                                               optimizer=config.optimizer, seed=config.seed,
+                if trim and method != "zero-shot":
+                    if keep_for_fine_tuning is None:
+                        zero_shot = AnomalyDetector.from_model(global_model, **params)
+                        keep_for_fine_tuning = _unflagged(zero_shot, view, paradigm, rule)
+                    train_rows = keep_for_fine_tuning
+                model, _ = _TRAINERS.fine_tune(global_model, view.x_train[train_rows], mode=method,
+                                               epochs=config.epochs, learning_rate=config.learning_rate,
+                                               batch_size=config.batch_size, optimizer=config.optimizer,
+                                               seed=config.seed,
                                                reinit_decoder=config.reinit_decoder and method == "fine-tune")
             detector = AnomalyDetector.from_model(model, **params)
-            done = calibrate_target(detector, view, paradigm, config.percentile)
+            done = calibrate_target(detector, view, paradigm, config.percentile, rule=rule)
             seconds = time.perf_counter() - started
-            scores = detector.score_samples(node_data.x_test)
-            predicted = (scores >= detector.threshold_).astype(np.int8)
-            metrics = detection_metrics(node_data.y_test, scores, predicted)
+            gap_test = node_data.gap("test")
+            scores = detector.score_samples(node_data.x_test, gap=gap_test)
+            predicted = detector.predict_scores(scores)
+            metrics = detection_metrics(node_data.y_test, scores, predicted, index=node_data.index_test)
+            trained = 0 if method == "zero-shot" else int(train_rows.sum())
             rows.append({"node": node, "method": method, **done, "labels_used": view.labels_used,
-                         "train_windows": int(len(view.x_train)), "test_windows": int(len(scores)),
-                         "seconds": round(seconds, 3), **metrics})
+                         "train_windows": int(len(view.x_train)), "trained_windows": trained,
+                         "trimmed_windows": 0 if method == "zero-shot" else int((~train_rows).sum()),
+                         "test_windows": int(len(scores)), "seconds": round(seconds, 3), **metrics})
             score_frames.append(pd.DataFrame({"node": node, "method": method,
                                               "window_start": node_data.index_test, "score": scores,
-                                              "threshold": detector.threshold_, "label": node_data.y_test}))
+                                              "threshold": detector.threshold_, "label": node_data.y_test,
+                                              "gap": gap_test}))
             if keep_detectors:
                 if detector.model_ is not global_model:  # the trainer is reused by the next node
                     detector.model_ = _TRAINERS.copy(detector.model_)
@@ -487,29 +555,76 @@ def transfer_to_nodes(
     return TransferResult(per_node=per_node, scores=scores, detectors=detectors, config=config.to_dict())
 
 
+@dataclass(frozen=True)
+class ThresholdRule:
+    """A label-free threshold rule and its settings, as :meth:`AnomalyDetector.calibrate` takes them.
+
+    Attributes:
+        name: A rule of :data:`~ftl_tff.detection.LABEL_FREE_RULES`.
+        settings: Its settings (``z`` for ``transferred``).
+    """
+
+    name: str = DEFAULT_THRESHOLD_RULE
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Any, federation_z: float | None = None) -> ThresholdRule:
+        """The rule a configuration names (``threshold``), with the federation's ``z`` when it is ``transferred``.
+
+        Raises:
+            ConfigError: If the rule is ``transferred`` and there is no ``federation_z``.
+        """
+        name = getattr(config, "threshold", None) or DEFAULT_THRESHOLD_RULE
+        if name != "transferred":
+            return cls(name)
+        if federation_z is None or not np.isfinite(federation_z):
+            raise ConfigError("threshold 'transferred' needs the federation's normalised threshold, which this "
+                              "model does not carry (train it again with this version, or choose another rule)")
+        return cls(name, {"z": float(federation_z)})
+
+
+def _unflagged(detector: AnomalyDetector, view: TargetView, paradigm: Paradigm, rule: ThresholdRule) -> np.ndarray:
+    """The training windows ``detector``, calibrated on them by ``rule``, does not flag."""
+    calibrate_target(detector, view, paradigm, detector.percentile, rule=rule)
+    keep = detector.predict_scores(detector.score_samples(view.x_train, gap=view.gap_train)) == 0
+    # A node whose every window is flagged keeps them all rather than training on nothing.
+    return keep if keep.any() else np.ones_like(keep)
+
+
 def calibrate_target(detector: AnomalyDetector, view: TargetView, paradigm: str | Paradigm,
-                     percentile: float) -> dict[str, Any]:
+                     percentile: float, rule: ThresholdRule | None = None) -> dict[str, Any]:
     """Set a node's threshold from what its :class:`TargetView` allows.
 
     Used for target nodes and, through the same view, for participating
     nodes: the F1-best threshold on labelled validation windows in the
-    supervised paradigm (the percentile rule when they hold one class), else
-    the percentile of the training scores.
+    supervised paradigm (the label-free ``rule`` when they hold one class),
+    else the label-free ``rule`` on the training scores.
+
+    Args:
+        detector: The detector to calibrate (its model is not changed).
+        view: What may be read of the node.
+        paradigm: The paradigm.
+        percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
+        rule: The label-free rule (default :data:`~ftl_tff.paradigms.DEFAULT_THRESHOLD_RULE`).
 
     Returns:
-        ``{"threshold", "rule", "note"}``.
+        ``{"threshold", "rule", "note", "threshold_z"}`` (``threshold_z``: the
+        threshold on the node's normalised scale).
     """
     paradigm = _paradigm(paradigm)
+    rule = rule or ThresholdRule()
     if paradigm.uses_validation_labels:
         labels = view.y_validation
         if labels is not None and len(labels) and 0 < int(np.sum(labels)) < len(labels):
-            detector.calibrate(view.x_validation, labels, rule="best_f1")
-            return {"threshold": float(detector.threshold_), "rule": "best_f1", "note": ""}
-        note = "validation part has one class: percentile threshold used instead of best F1"
+            detector.calibrate(view.x_validation, labels, rule="best_f1", gap=view.gap_validation)
+            return {"threshold": float(detector.threshold_), "rule": "best_f1", "note": "",
+                    "threshold_z": float(detector.normalised_threshold_)}
+        note = f"validation part has one class: {rule.name} threshold used instead of best F1"
     else:
         note = ""
-    detector.calibrate(view.x_train, rule="percentile", percentile=percentile)
-    return {"threshold": float(detector.threshold_), "rule": "percentile", "note": note}
+    detector.calibrate(view.x_train, rule=rule.name, percentile=percentile, gap=view.gap_train, **rule.settings)
+    return {"threshold": float(detector.threshold_), "rule": rule.name, "note": note,
+            "threshold_z": float(detector.normalised_threshold_)}
 
 
 def transfer_deltas(
@@ -567,6 +682,7 @@ def data_efficiency(
     days: Sequence[float] = (1, 3, 7, 14),
     include_full: bool = True,
     echo: Callable[[str], None] | None = None,
+    federation_z: float | None = None,
     **split_kwargs: Any,
 ) -> pd.DataFrame:
     """F1 of local and transferred models as a node's own training data shrinks.
@@ -587,6 +703,7 @@ def data_efficiency(
         days: Training budgets in days.
         include_full: Add the full training part as one more budget.
         echo: Progress lines.
+        federation_z: The federation's normalised threshold (``transferred`` rule).
         **split_kwargs: Split options (as the run's).
 
     Returns:
@@ -614,7 +731,7 @@ def data_efficiency(
             continue
         targets = full if budget is None else prepare_targets(dataset, keep, paradigm, train_days=budget,
                                                               **split_kwargs)
-        result = transfer_to_nodes(global_model, targets, paradigm, config)
+        result = transfer_to_nodes(global_model, targets, paradigm, config, federation_z=federation_z)
         table = result.per_node
         table.insert(1, "budget", label)
         # The amount of data used, in days of windows (a blocked split's training part spans more calendar days).

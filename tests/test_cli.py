@@ -106,3 +106,24 @@ def test_synth_then_prepare(runner, tmp_path):
     manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert len(manifest["nodes"]) == 3
     assert any("non-numeric" in note for note in manifest["notes"])  # string ganglia metrics skipped
+
+
+def test_federated_on_every_node_suggests_evaluate_not_transfer(runner, tmp_path):
+    from ftl_tff._processes import child_pids_named
+    from ftl_tff.data import prepare
+    from ftl_tff.data.synthetic import generate_raw
+
+    generate_raw(tmp_path / "raw", n_nodes=2, days=2.0, seed=1, metric_set="compact", ipmi_period_s=300,
+                 ganglia_period_s=300)
+    prepare(tmp_path / "raw", tmp_path / "prepared", "raw")
+    prepared, run = tmp_path / "prepared", tmp_path / "run"
+    result = runner.invoke(main, ["federated", "--dataset", str(prepared), "--paradigm", "unsupervised", "--nodes",
+                                  "2", "--rounds", "1", "--batch-size", "64", "--baselines", "none", "--out",
+                                  str(run)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "selection.json").read_text())["non_participating"] == []
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"Wrote {run} (every node of {prepared} took part")
+    assert f"ftl-tff evaluate {run} {prepared}" in last and f"ftl-tff stats {run}" in last
+    assert "ftl-tff transfer" not in result.output
+    assert not child_pids_named("worker_binary")

@@ -142,7 +142,14 @@ def test_percentile_rule_flags_the_expected_share(fitted, train):
     detector = AnomalyDetector.from_model(fitted.model_).calibrate(train, percentile=90.0)
     assert detector.threshold_ == np.percentile(fitted.decision_scores_, 90.0)
     assert detector.predict(train).mean() == pytest.approx(0.10)
-    assert detector.calibration_ == {"rule": "percentile", "n_windows": 400, "percentile": 90.0}
+    calibration = detector.calibration_
+    assert {k: calibration[k] for k in ("rule", "n_windows", "percentile")} == {
+        "rule": "percentile", "n_windows": 400, "percentile": 90.0}
+    assert calibration["flagged_share"] == pytest.approx(0.10) and calibration["gap_alarm_cap"] is False
+    scores = fitted.decision_scores_
+    median = np.median(scores)
+    assert calibration["scale"] == pytest.approx({"median": median,
+                                                  "scale": 1.4826 * np.median(np.abs(scores - median))})
 
 
 def test_contamination_rule_flags_the_expected_share(fitted, train):
@@ -309,3 +316,43 @@ def test_fit_refuses_nan_before_training(train):
     broken[3, 4] = np.nan
     with pytest.raises(DataError, match="impute first"):
         AnomalyDetector(**SMALL).fit(broken)
+
+
+def test_gap_share_adds_to_the_score_and_caps_label_free_thresholds(fitted, train):
+    gap = np.zeros(len(train))
+    gap[:20] = np.linspace(0.05, 1.0, 20)
+    base = fitted.score_samples(train)
+    np.testing.assert_allclose(fitted.score_samples(train, gap=gap), base + gap)
+    heavy = AnomalyDetector.from_model(fitted.model_, gap_weight=2.0)
+    np.testing.assert_allclose(heavy.score_samples(train, gap=gap), base + 2.0 * gap)
+    # A threshold fitted to scores where half the windows are silent would call silence normal; the gap rule caps it.
+    silent = np.r_[np.ones(len(train) // 2), np.zeros(len(train) - len(train) // 2)]
+    capped = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="percentile", gap=silent)
+    assert capped.threshold_ == pytest.approx(0.5) and capped.calibration_["gap_alarm_cap"]
+    assert capped.predict(train, gap=silent)[silent == 1].all()
+    free = AnomalyDetector.from_model(fitted.model_, gap_alarm=None).calibrate(train, rule="percentile", gap=silent)
+    assert free.threshold_ > 1.0
+    with pytest.raises(SchemaError, match="one share per window"):
+        fitted.score_samples(train, gap=gap[:-1])
+    with pytest.raises(DataError, match="within"):
+        fitted.score_samples(train, gap=gap + 1.5)
+    with pytest.raises(ConfigError, match="gap_alarm"):
+        AnomalyDetector(gap_alarm=2.0)
+
+
+@pytest.mark.parametrize("rule", ["log_robust_z", "robust_z", "iqr", "pot", "trimmed"])
+def test_label_free_rules_match_the_thresholds_module(fitted, train, rule):
+    from ftl_tff import thresholds
+
+    detector = AnomalyDetector.from_model(fitted.model_, gap_alarm=None).calibrate(train, rule=rule)
+    assert detector.threshold_ == pytest.approx(thresholds.threshold(fitted.decision_scores_, rule))
+    np.testing.assert_array_equal(detector.predict(train), detector.predict_scores(fitted.decision_scores_))
+
+
+def test_transferred_threshold_round_trips_the_normalised_scale(fitted, train):
+    source = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="log_robust_z")
+    z = source.normalised_threshold_
+    target = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="transferred", z=z)
+    assert target.threshold_ == pytest.approx(source.threshold_)
+    with pytest.raises(ConfigError, match="exactly z="):
+        AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="transferred")

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from ftl_tff_cli.main import main
 
 from ftl_tff._processes import child_pids_named
-from ftl_tff.data import prepare
+from ftl_tff.data import load_dataset, prepare
 from ftl_tff.data.synthetic import generate_raw
+from ftl_tff.runs import score_run
 
 # Small but real: 4 nodes x 4 days of compact telemetry at 60 s.
 NODES, DAYS = 4, 4.0
@@ -123,7 +124,26 @@ def test_semi_supervised_trains_on_normal_windows_only(trained):
     report = pd.DataFrame(summary["split_report"])
     assert report["train_anomalous"].sum() > 0  # there were anomalous training windows to remove
     calibration = json.loads((trained / "calibration.json").read_text())
-    assert all(v["rule"] == "percentile" for v in calibration.values())
+    from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE
+
+    assert all(v["rule"] == DEFAULT_THRESHOLD_RULE for v in calibration.values())
+
+
+def test_saved_model_carries_no_single_node_threshold_but_the_federations(trained):
+    # Calibrating the shared global model node by node used to leave the last node's threshold in model.json.
+    from ftl_tff.detection import AnomalyDetector
+
+    calibration = json.loads((trained / "calibration.json").read_text())
+    assert len({round(v["threshold"], 12) for v in calibration.values()}) == len(calibration) > 1
+    saved = json.loads((trained / "model" / "model.json").read_text())
+    assert saved["threshold"] is None and saved["calibration"] is None
+    extra = saved["extra"]
+    assert extra["federation_threshold_z"] == pytest.approx(np.median([v["threshold_z"] for v in calibration.values()]))
+    assert not hasattr(AnomalyDetector.load(trained / "model"), "threshold_")
+    # Each node's own threshold is what scoring uses.
+    table = score_run(trained, load_dataset(json.loads((trained / "config.json").read_text())["dataset"]))
+    for node, rows in table.groupby("node"):
+        assert rows["threshold"].unique().tolist() == [calibration[node]["threshold"]]
 
 
 def test_bad_inputs_are_one_line_errors(prepared, tmp_path):
@@ -159,25 +179,30 @@ def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_cla
     from ftl_tff.detection import AnomalyDetector
     from ftl_tff.models import build_autoencoder
     from ftl_tff.paradigms import get_paradigm
-    from ftl_tff.runs import _calibrate
+    from ftl_tff.runs import TrainConfig, _calibrate
 
     rng = np.random.default_rng(0)
     detector = AnomalyDetector.from_model(build_autoencoder(6, encoder_units=(4, 2), seed=0))
     x_train = rng.random((50, 6)).astype(np.float32)
     x_val = np.concatenate([rng.random((30, 6)), rng.random((10, 6)) + 3]).astype(np.float32)
     y_val = np.array([0] * 30 + [1] * 10, dtype=np.int8)
-    node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val)
+    def no_gaps(part):
+        return None
+
+    node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val, gap=no_gaps)
     supervised = get_paradigm("supervised")
-    done = _calibrate(detector, node, supervised, 99.0)
+    p99, p95 = TrainConfig(threshold="percentile", percentile=99.0), TrainConfig(threshold="percentile", percentile=95.0)
+    done = _calibrate(detector, node, supervised, p99)
     assert done["rule"] == "best_f1" and not done["note"]
     scores = detector.score_samples(x_val)
     # The F1-best threshold separates the shifted windows from the rest.
     assert scores[y_val == 1].min() >= done["threshold"] > scores[y_val == 0].max()
-    one_class = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30])
-    done = _calibrate(detector, one_class, supervised, 99.0)
+    one_class = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30],
+                                gap=no_gaps)
+    done = _calibrate(detector, one_class, supervised, p99)
     assert done["rule"] == "percentile" and "one class" in done["note"]
     assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 99.0))
     # Semi-supervised never looks at validation labels.
-    done = _calibrate(detector, node, get_paradigm("semi-supervised"), 95.0)
+    done = _calibrate(detector, node, get_paradigm("semi-supervised"), p95)
     assert done["rule"] == "percentile"
     assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 95.0))

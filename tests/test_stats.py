@@ -231,6 +231,45 @@ def test_zero_differences_are_dropped_from_ranks_and_noted(rounded):
     assert row["p_value"] != pytest.approx(pratt.pvalue)
 
 
+
+def test_two_untied_pairs_give_no_effect_size():
+    # 6 pairs, 4 of them tied: the Wilcoxon ranks hold 2 pairs, whose rank-biserial r is 1
+    a = [0.9, 0.8, 0.5, 0.5, 0.5, 0.5]
+    b = [0.6, 0.7, 0.5, 0.5, 0.5, 0.5]
+    with strict():
+        row = first(paired_comparison(a, b, label_a="fed", label_b="local"))
+    assert (row["n"], row["n_ties"], row["n_a_better"]) == (6, 4, 2)
+    assert np.isfinite(row["p_value"])  # the test still runs
+    assert np.isnan(row["rank_biserial"]) and row["effect"] == "n/a"
+    assert "too few untied pairs for an effect size (2 untied < 5)" in row["note"]
+    assert "too few pairs for an effect size" in row["summary"]
+    assert "large" not in row["summary"] and "r = " not in row["summary"]
+    # the same two pairs alone, with the default min_pairs: no test and no effect size at all
+    with strict():
+        alone = first(paired_comparison(a[:2], b[:2]))
+    for column in ("p_value", "rank_biserial", "cles", "cohen_d", "hedges_g"):
+        assert np.isnan(alone[column]), column
+    assert alone["effect"] == "n/a" and "large" not in alone["summary"]
+    assert alone["note"] == "too few pairs (n=2 < 5): no test"
+
+
+def test_enough_untied_pairs_keep_the_effect_size():
+    # 5 untied pairs (the minimum) among 8: r is computed as before
+    a = [0.9, 0.8, 0.85, 0.7, 0.95, 0.5, 0.5, 0.5]
+    b = [0.6, 0.7, 0.80, 0.6, 0.50, 0.5, 0.5, 0.5]
+    with strict():
+        row = first(paired_comparison(a, b, label_a="fed", label_b="local"))
+    with reference():
+        expected = pg.wilcoxon(a, b, alternative="two-sided")["RBC"].iloc[0]
+    assert row["rank_biserial"] == pytest.approx(expected) == pytest.approx(1.0)
+    assert row["effect"] == "large" and "effect size" not in row["note"]
+    assert f"large effect (r = {row['rank_biserial']:.2f})" in row["summary"]
+    assert "too few" not in row["summary"]
+    # a lower min_pairs asks for fewer untied pairs
+    with strict():
+        lenient = first(paired_comparison(a[:2] + [0.5] * 4, b[:2] + [0.5] * 4, min_pairs=2))
+    assert lenient["rank_biserial"] == 1.0 and lenient["effect"] == "large"
+
 @pytest.mark.parametrize("which", ["a", "b"])
 def test_infinite_values_raise_a_data_error_naming_the_input(continuous, which):
     a, b = (s.copy() for s in continuous)
@@ -411,6 +450,20 @@ def test_independent_guard_rails():
     assert one_constant["p_value_t"] == pytest.approx(welch.pvalue)
 
 
+
+def test_independent_groups_too_small_give_no_effect_size():
+    # 2 vs 6 values that do not overlap: r would be 1, a "large effect" from two nodes
+    with strict():
+        row = first(independent_comparison([0.9, 0.95], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+    for column in ("p_value", "rank_biserial", "cles", "cohen_d", "hedges_g"):
+        assert np.isnan(row[column]), column
+    assert row["effect"] == "n/a" and "too small (n=2 < 5)" in row["note"]
+    assert "large" not in row["summary"]
+    with strict():
+        enough = first(independent_comparison([0.9, 0.95, 0.85, 0.8, 0.99], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+    assert enough["rank_biserial"] == pytest.approx(1.0) and enough["effect"] == "large"
+    assert "large effect (r = 1.00)" in enough["summary"]
+
 # --------------------------------------------------------------------------- several methods
 
 
@@ -522,6 +575,27 @@ def test_multi_comparison_guard_rails(long_table):
     with pytest.raises(SchemaError, match="'auc'"):
         multi_comparison(long_table, dv="auc", within="method", subject="node")
 
+
+
+def test_multi_comparison_gives_no_effect_size_from_too_few_untied_subjects(long_table):
+    # 6 subjects, 4 of which tie on every condition: 2 untied subjects rank the conditions
+    tied = pd.DataFrame({"node": np.repeat(list("abcdef"), 3), "method": list("xyz") * 6,
+                         "f1": [0.5] * 12 + [0.1, 0.5, 0.9, 0.2, 0.4, 0.8]})
+    with strict():
+        res = multi_comparison(tied, dv="f1", within="method", subject="node")
+    omnibus = first(res.omnibus)
+    assert np.isfinite(omnibus["p_value"]) and np.isnan(omnibus["kendall_w"])
+    assert "too few untied subjects for an effect size (2 untied < 5)" in omnibus["note"]
+    assert "too few subjects for an effect size" in omnibus["summary"] and "Kendall" not in omnibus["summary"]
+    assert res.pairwise["rank_biserial"].isna().all() and (res.pairwise["effect"] == "n/a").all()
+    assert res.pairwise["note"].str.contains("too few untied subjects for an effect size").all()
+    assert res.pairwise["summary"].str.contains("too few pairs for an effect size").all()
+    assert not res.pairwise["summary"].str.contains("large").any()
+    # enough untied subjects: the effect sizes are there, as before
+    with strict():
+        full = multi_comparison(long_table, dv="f1", within="method", subject="node")
+    assert np.isfinite(full.omnibus.loc[0, "kendall_w"]) and full.pairwise["rank_biserial"].notna().all()
+    assert "effect size" not in " ".join(full.pairwise["note"])
 
 # --------------------------------------------------------------------------- long tables
 

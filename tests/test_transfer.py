@@ -14,6 +14,7 @@ from ftl_tff.data.scaling import NodeScaler
 from ftl_tff.data.synthetic import generate_raw
 from ftl_tff.detection import AnomalyDetector
 from ftl_tff.errors import ConfigError, DataError
+from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE
 from ftl_tff.transfer import (
     TransferConfig,
     data_efficiency,
@@ -111,7 +112,7 @@ def test_transfer_never_reads_target_labels_without_supervision(dataset, global_
                                TransferConfig(modes=["zero-shot", "fine-tune", "full-fine-tune"], **FAST))
     assert set(result.per_node["method"]) == {"zero-shot", "fine-tune", "full-fine-tune", "local"}
     assert not result.per_node["labels_used"].any()
-    assert (result.per_node["rule"] == "percentile").all()
+    assert (result.per_node["rule"] == DEFAULT_THRESHOLD_RULE).all()
     assert len(result.per_node) == 4 * len(targets.nodes)
 
 
@@ -126,7 +127,7 @@ def test_supervised_transfer_uses_validation_labels(dataset, global_model):
     assert view.labels_used and target_view(targets.node_data[node], "semi-supervised").y_validation is None
     result = transfer_to_nodes(global_model, targets, "supervised", TransferConfig(modes=["zero-shot"], **FAST))
     rules = set(result.per_node["rule"])
-    assert rules <= {"best_f1", "percentile"} and result.per_node["labels_used"].all()
+    assert rules <= {"best_f1", DEFAULT_THRESHOLD_RULE} and result.per_node["labels_used"].all()
     poisoned = replace(targets.node_data[node], y_validation=_Poison())
     targets.node_data = {node: poisoned}
     with pytest.raises(AssertionError, match="labels were read"):
@@ -156,7 +157,8 @@ def test_transfer_scores_cover_every_test_window(dataset, global_model):
     # Kept detectors are independent copies: each still scores like it did.
     for (node, method), detector in result.detectors.items():
         rows = result.scores[(result.scores["node"] == node) & (result.scores["method"] == method)]
-        np.testing.assert_allclose(detector.score_samples(targets.node_data[node].x_test), rows["score"], rtol=1e-5)
+        data = targets.node_data[node]
+        np.testing.assert_allclose(detector.score_samples(data.x_test, gap=data.gap("test")), rows["score"], rtol=1e-5)
 
 
 def test_transfer_deltas_average_seeds_per_node_first():
@@ -235,10 +237,11 @@ def test_the_global_model_is_the_zero_shot_model(dataset, global_model, tmp_path
     result = transfer_to_nodes(global_model, targets, "unsupervised",
                                TransferConfig(modes=["zero-shot"], local_baseline=False, **FAST))
     node = dataset.nodes[3]
-    expected = AnomalyDetector.from_model(global_model).score_samples(targets.node_data[node].x_test)
+    data = targets.node_data[node]
+    expected = AnomalyDetector.from_model(global_model).score_samples(data.x_test, gap=data.gap("test"))
     np.testing.assert_allclose(result.scores["score"], expected, rtol=1e-6)
-    threshold = np.percentile(AnomalyDetector.from_model(global_model).score_samples(
-        targets.node_data[node].x_train), 99.0)
+    threshold = AnomalyDetector.from_model(global_model).calibrate(
+        data.x_train, rule=DEFAULT_THRESHOLD_RULE, gap=data.gap("train")).threshold_
     assert result.per_node.loc[0, "threshold"] == pytest.approx(threshold, rel=1e-6)
 
 
@@ -247,3 +250,49 @@ def test_efficiency_summary_does_not_claim_a_ratio_against_a_zero_reference():
             for n in ("a", "b") for b, d in (("1d", 1), ("full", 10)) for m in ("local", "fine-tune")]
     summary = efficiency_summary(pd.DataFrame(rows))
     assert summary["data_ratio"] is None and "not tested" in summary["sentence"]
+
+
+@pytest.mark.parametrize("paradigm", ["unsupervised", "semi-supervised"])
+def test_trimmed_fine_tuning_excludes_the_windows_the_global_model_flags(dataset, global_model, paradigm):
+    node = dataset.nodes[2]
+    targets = prepare_targets(dataset, [node], paradigm, **SPLIT)
+    data = targets.node_data[node]
+    config = TransferConfig(modes=["fine-tune"], **FAST)
+    # The windows the zero-shot detector flags, computed here independently of transfer.
+    zero_shot = AnomalyDetector.from_model(global_model, **FAST)
+    zero_shot.calibrate(data.x_train, rule=DEFAULT_THRESHOLD_RULE, gap=data.gap("train"))
+    keep = zero_shot.predict(data.x_train, gap=data.gap("train")) == 0
+    assert 0 < (~keep).sum() < len(keep), "the fixture should have some flagged training windows"
+    labels = data.y_train.copy()
+    data.y_train, data.y_validation = _Poison(), _Poison()  # trimming must not read labels either
+    result = transfer_to_nodes(global_model, targets, paradigm, config, keep_detectors=True)
+    row = result.per_node.set_index("method").loc["fine-tune"]
+    assert row["trained_windows"] == keep.sum() and row["trimmed_windows"] == (~keep).sum()
+    # Same weights as fine-tuning on exactly the unflagged windows, so nothing else was trained on.
+    expected = fine_tune(global_model, data.x_train[keep], mode="fine-tune", seed=0, **FAST)
+    tuned = result.detectors[(node, "fine-tune")].model_
+    assert _same(expected.get_weights(), tuned.get_weights())
+    untrimmed = transfer_to_nodes(global_model, targets, paradigm, replace(config, trim=False),
+                                  keep_detectors=True).detectors[(node, "fine-tune")].model_
+    assert not _same(untrimmed.get_weights(), tuned.get_weights())
+    assert labels.sum() > 0  # the target did have anomalous training windows to trim
+
+
+def test_trimmed_local_baseline_retrains_without_its_own_flagged_windows(dataset, global_model):
+    node = dataset.nodes[3]
+    targets = prepare_targets(dataset, [node], "unsupervised", **SPLIT)
+    result = transfer_to_nodes(global_model, targets, "unsupervised", TransferConfig(modes=[], **FAST))
+    row = result.per_node.set_index("method").loc["local"]
+    assert row["trimmed_windows"] > 0 and row["trained_windows"] + row["trimmed_windows"] == row["train_windows"]
+    plain = transfer_to_nodes(global_model, targets, "unsupervised", TransferConfig(modes=[], trim=False, **FAST))
+    assert plain.per_node.set_index("method").loc["local", "trimmed_windows"] == 0
+
+
+def test_transferred_threshold_needs_the_federation_z(dataset, global_model):
+    targets = prepare_targets(dataset, dataset.nodes[2:3], "unsupervised", **SPLIT)
+    config = TransferConfig(modes=["zero-shot"], local_baseline=False, threshold="transferred", **FAST)
+    with pytest.raises(ConfigError, match="normalised threshold"):
+        transfer_to_nodes(global_model, targets, "unsupervised", config)
+    result = transfer_to_nodes(global_model, targets, "unsupervised", config, federation_z=4.0)
+    row = result.per_node.iloc[0]
+    assert row["rule"] == "transferred" and row["threshold_z"] == pytest.approx(4.0)

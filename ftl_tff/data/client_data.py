@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from ftl_tff.data.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler
+from ftl_tff.data.gaps import NodeGap
+from ftl_tff.data.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler, checked_clip
 from ftl_tff.data.splits import (
     LABEL_COLUMN,
     PARTS,
@@ -123,6 +124,13 @@ class NodeData:
         index_test: ``window_start`` of each test row.
         scaler: The scaler fitted on this node's training rows.
         imputer: The imputer fitted on this node's scaled training rows.
+        gap_train: Share of each training window's telemetry that did not
+            arrive (float32 in [0, 1], see :mod:`ftl_tff.data.gaps`): what
+            the imputer filled, which the detector's score adds back.
+        gap_validation: The same for the validation rows.
+        gap_test: The same for the test rows.
+        gaps: The gap measure fitted on this node's training rows (None:
+            the gaps are all zero).
     """
 
     node: str
@@ -137,6 +145,10 @@ class NodeData:
     index_test: pd.Index
     scaler: NodeScaler
     imputer: NodeImputer
+    gap_train: np.ndarray | None = None
+    gap_validation: np.ndarray | None = None
+    gap_test: np.ndarray | None = None
+    gaps: NodeGap | None = None
 
     def x(self, part: str) -> np.ndarray:
         """Returns the feature rows of ``part`` (``train``/``validation``/``test``)."""
@@ -149,6 +161,11 @@ class NodeData:
     def index(self, part: str) -> pd.Index:
         """Returns the ``window_start`` times of ``part``."""
         return getattr(self, f"index_{_check_part(part)}")
+
+    def gap(self, part: str) -> np.ndarray:
+        """Returns the gap shares of ``part``'s rows (zeros when none were measured)."""
+        values = getattr(self, f"gap_{_check_part(part)}")
+        return np.zeros(len(self.x(part)), np.float32) if values is None else values
 
 
 @dataclass(eq=False)
@@ -163,7 +180,8 @@ class FederatedData:
             :func:`~ftl_tff.data.splits.split_report`).
         preparation_report: Per node: ``{part}_rows`` (final rows),
             ``{part}_cells_imputed``, ``{part}_rows_dropped`` (``"drop"``
-            policy), ``train_anomalous_removed`` (semi-supervised),
+            policy), ``{part}_gap_windows`` (windows with a telemetry gap),
+            ``train_anomalous_removed`` (semi-supervised),
             ``constant_train_columns`` and ``all_nan_train_columns``.
         settings: The options used, for the results folder.
     """
@@ -245,7 +263,7 @@ def prepare_federated_data(
     validation: float = 0.0,
     impute: str = "median",
     semi_supervised: bool = False,
-    clip: bool = False,
+    clip: bool | float = 1.0,
     train_days: float | None = None,
     **split_kwargs: Any,
 ) -> FederatedData:
@@ -269,8 +287,10 @@ def prepare_federated_data(
         semi_supervised: Train on normal windows only; the removed anomalous
             training windows are counted in ``preparation_report``. The
             scaler and imputer are then fitted on the normal windows too.
-        clip: Clip scaled values to [0, 1] (see
-            :class:`~ftl_tff.data.scaling.NodeScaler`).
+        clip: Bound on scaled values: a margin ``m`` clips them to
+            ``[-m, 1 + m]`` (default 1: at most one training range outside
+            what the node did in training), ``True`` to [0, 1], ``False``
+            leaves them unbounded (see :class:`~ftl_tff.data.scaling.NodeScaler`).
         train_days: Keep only the most recent ``train_days`` days of each
             node's training part (the validation and test parts are
             unchanged); the scaler and imputer are fitted on what is kept, as
@@ -293,6 +313,7 @@ def prepare_federated_data(
         DataError: If labels are not 0/1 or values are infinite.
     """
     split_fn = _split_function(split, train, validation, split_kwargs)
+    clip = checked_clip(clip)
     if train_days is not None and not train_days > 0:
         raise ConfigError(f"train_days must be > 0 days, got {train_days!r}")
     if impute not in IMPUTE_POLICIES:
@@ -546,7 +567,7 @@ def _prepare_node(
     feature_columns: list[str],
     impute: str,
     semi_supervised: bool,
-    clip: bool,
+    clip: bool | float,
     train_days: float | None = None,
 ) -> tuple[NodeData, dict[str, Any]]:
     """Fits scaler and imputer on the node's training rows and applies them."""
@@ -567,6 +588,7 @@ def _prepare_node(
     try:
         scaler = NodeScaler(clip=clip).fit(parts["train"], feature_columns)
         imputer = NodeImputer(impute).fit(scaler.transform(parts["train"]))
+        gaps = NodeGap().fit(parts["train"], feature_columns)
     except DataError as error:
         raise type(error)(f"node {node!r}: {error}") from error
     row["constant_train_columns"] = len(scaler.constant_columns)
@@ -581,15 +603,17 @@ def _prepare_node(
         arrays[f"x_{name}"] = imputed.values.astype(np.float32)
         arrays[f"y_{name}"] = frame[LABEL_COLUMN].to_numpy()[imputed.kept_rows].astype(np.int8)
         arrays[f"index_{name}"] = frame.index[imputed.kept_rows]
+        arrays[f"gap_{name}"] = gaps.transform(frame)[imputed.kept_rows]
         row[f"{name}_rows"] = int(imputed.kept_rows.sum())
         row[f"{name}_cells_imputed"] = imputed.cells_imputed
         row[f"{name}_rows_dropped"] = imputed.rows_dropped
+        row[f"{name}_gap_windows"] = int((arrays[f"gap_{name}"] > 0).sum())
     if row["train_rows"] == 0:
         raise EmptyNodeError(
             f"node {node!r}: no training window left after impute={impute!r} "
             f"({row['train_rows_dropped']} dropped)"
         )
-    return NodeData(node=node, scaler=scaler, imputer=imputer, **arrays), row
+    return NodeData(node=node, scaler=scaler, imputer=imputer, gaps=gaps, **arrays), row
 
 
 def _check_part(part: str) -> str:

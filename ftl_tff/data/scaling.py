@@ -51,13 +51,19 @@ class NodeScaler:
     * A column with no finite value in training gets ``data_min = 0``,
       ``data_max = 1`` (identity mapping). Listed in :attr:`all_nan_columns`.
     * Infinite values are rejected with :class:`~ftl_tff.errors.DataError`.
-    * ``clip=False`` (default): values outside the training range stay outside
-      [0, 1]. For an autoencoder a large reconstruction error on such a
-      window is the anomaly signal, so it is not squashed. ``clip=True``
-      clips transformed values to [0, 1].
+    * ``clip``: how far outside the training range a scaled value may go.
+      ``False``: unbounded (a constant training column, or a metric that
+      drifts past a short training part, then dominates every window's error:
+      scores of 1e11 were seen on real nodes). ``True``: clipped to [0, 1].
+      A number ``m >= 0``: clipped to ``[-m, 1 + m]``, so a value far outside
+      what the node did in training still counts as a large error (up to
+      ``(1 + m)**2`` per feature against a sigmoid reconstruction) but one
+      feature cannot outweigh hundreds. :func:`~ftl_tff.data.client_data.prepare_federated_data`
+      uses ``m = 1`` by default.
 
     Attributes:
-        clip: Whether :meth:`transform` clips to [0, 1].
+        clip: ``False``, or the margin ``m`` of the clipping range
+            ``[-m, 1 + m]`` (``True`` is stored as 0.0).
         feature_columns: Names of the fitted features, in order.
         data_min: Per-feature training minimum (after the fallbacks above).
         data_max: Per-feature training maximum (after the fallbacks above).
@@ -66,13 +72,17 @@ class NodeScaler:
         n_fit_rows: Number of training rows the scaler was fitted on.
     """
 
-    def __init__(self, clip: bool = False) -> None:
+    def __init__(self, clip: bool | float = False) -> None:
         """Creates an unfitted scaler.
 
         Args:
-            clip: Clip transformed values to [0, 1].
+            clip: ``False`` (no clipping), ``True`` (clip to [0, 1]) or a
+                margin ``m >= 0`` (clip to ``[-m, 1 + m]``).
+
+        Raises:
+            ConfigError: If ``clip`` is negative or not a number.
         """
-        self.clip = bool(clip)
+        self.clip = checked_clip(clip)
         self.feature_columns: list[str] | None = None
         self.data_min: np.ndarray | None = None
         self.data_max: np.ndarray | None = None
@@ -148,8 +158,8 @@ class NodeScaler:
         self._require_fitted()
         values = _as_matrix(data, self.feature_columns)
         scaled = (values - self.data_min) / self.divisor
-        if self.clip:
-            scaled = np.clip(scaled, 0.0, 1.0)  # NaN passes through np.clip
+        if self.clip is not False:
+            scaled = np.clip(scaled, -self.clip, 1.0 + self.clip)  # NaN passes through np.clip
         return scaled
 
     def fit_transform(
@@ -172,7 +182,7 @@ class NodeScaler:
         """Maps scaled values back to raw units.
 
         Exact for unclipped values, including those of constant columns;
-        values clipped by ``clip=True`` come back at the range bounds.
+        values that were clipped come back at the clipping bounds.
 
         Args:
             values: A 2-D array of scaled rows.
@@ -382,6 +392,25 @@ class NodeImputer:
         imputer = cls(payload["policy"])
         imputer.fill_values = np.asarray(payload["fill_values"], dtype=np.float64)
         return imputer
+
+
+def checked_clip(clip: Any) -> bool | float:
+    """Validates a scaler ``clip`` setting: ``False``, or a margin ``m >= 0`` (``True`` means 0).
+
+    Raises:
+        ConfigError: If ``clip`` is neither a boolean nor a finite number >= 0.
+    """
+    if clip is False or clip is None:
+        return False
+    if clip is True:
+        return 0.0
+    try:
+        margin = float(clip)
+    except (TypeError, ValueError):
+        raise ConfigError(f"clip must be False, True or a margin >= 0, got {clip!r}") from None
+    if not np.isfinite(margin) or margin < 0:
+        raise ConfigError(f"clip must be False, True or a margin >= 0, got {clip!r}")
+    return margin
 
 
 def _resolve_columns(

@@ -53,11 +53,12 @@ STRATEGY_NAMES = {"top": "top", "topn": "top", "top-n": "top", "random": "random
 #: TrainConfig options an experiment may set in ``[training]`` (the grid sets the others).
 TRAINING_KEYS = ("rounds", "local_epochs", "batch_size", "client_optimizer", "client_learning_rate",
                  "server_optimizer", "server_learning_rate", "weighting", "clients_per_round", "split", "train",
-                 "validation", "block", "impute", "percentile", "score", "encoder_units",
+                 "validation", "block", "impute", "clip", "threshold", "percentile", "score", "gap_weight",
+                 "encoder_units",
                  "early_stopping_patience", "workers", "data_on_workers")
 #: TransferConfig options an experiment may set in ``[transfer]``.
 TRANSFER_KEYS = ("modes", "epochs", "learning_rate", "optimizer", "reinit_decoder", "local_baseline",
-                 "local_epochs")
+                 "local_epochs", "threshold", "trim")
 #: Keys of ``[data_efficiency]``.
 EFFICIENCY_KEYS = ("days", "paradigm", "strategy", "n_nodes", "seed", "include_full", "max_nodes")
 
@@ -197,8 +198,9 @@ class ExperimentConfig:
         """The :class:`~ftl_tff.transfer.TransferConfig` of a cell with ``seed``."""
         from ..transfer import TransferConfig
 
-        shared = {k: self.training[k] for k in ("percentile", "score", "batch_size") if k in self.training}
-        return TransferConfig(seed=seed, **shared, **self.transfer)
+        shared = {k: self.training[k] for k in ("percentile", "score", "batch_size", "gap_weight", "threshold")
+                  if k in self.training}
+        return TransferConfig(seed=seed, **{**shared, **self.transfer})
 
     def efficiency_cell(self) -> Cell | None:
         """The cell whose global model the data-efficiency study uses (None: no study)."""

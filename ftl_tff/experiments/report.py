@@ -235,7 +235,8 @@ def tables_latex(tables: Mapping[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def headline_table(per_node: pd.DataFrame, metrics: Sequence[str] = ("f1", "roc_auc")) -> pd.DataFrame:
+def headline_table(per_node: pd.DataFrame,
+                   metrics: Sequence[str] = ("f1", "event_f1", "mcc", "roc_auc", "vus_pr")) -> pd.DataFrame:
     """Median of each metric per condition, role and method (seeds averaged per node first)."""
     table = _with_conditions(per_node)
     metrics = [m for m in metrics if m in table.columns]

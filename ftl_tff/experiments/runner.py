@@ -163,7 +163,6 @@ def _select(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset):
 
 def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, folder: Path, *,
               echo: Callable[[str], None], progress: bool) -> None:
-    from ..detection import AnomalyDetector
     from ..runs import train_run
     from ..transfer import prepare_targets, transfer_to_nodes
 
@@ -182,9 +181,10 @@ def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, f
     if selection.non_participating:
         paradigm = cell.paradigm
         targets = prepare_targets(dataset, selection.non_participating, paradigm, **train_config.split_kwargs())
-        model = AnomalyDetector.load(folder / "run" / "model").model_
+        model, federation_z = _federated_model(folder / "run" / "model")
         echo(f"  transferring to {len(targets.nodes)} non-participating nodes ...")
-        result = transfer_to_nodes(model, targets, paradigm, config.transfer_config(cell.seed))
+        result = transfer_to_nodes(model, targets, paradigm, config.transfer_config(cell.seed),
+                                   federation_z=federation_z)
         transferred = result.per_node.copy()
         transferred.insert(0, "role", "non-participating")
         frames.append(transferred)
@@ -197,9 +197,16 @@ def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, f
     (folder / DONE).write_text(json.dumps(done, indent=2))
 
 
+def _federated_model(folder: Path):
+    """A run's global model and the federation's normalised threshold stored with it (None if absent)."""
+    from ..detection import AnomalyDetector
+
+    detector = AnomalyDetector.load(folder)
+    return detector.model_, ((detector.metadata_ or {}).get("extra") or {}).get("federation_threshold_z")
+
+
 def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Path,
                     echo: Callable[[str], None]) -> dict[str, Any] | None:
-    from ..detection import AnomalyDetector
     from ..transfer import data_efficiency, efficiency_summary
 
     cell = config.efficiency_cell()
@@ -215,7 +222,7 @@ def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Pa
         targets = sorted(selection["non_participating"], key=lambda n: (len(n), n))
         if config.data_efficiency.get("max_nodes"):
             targets = targets[: config.data_efficiency["max_nodes"]]
-        model = AnomalyDetector.load(folder / "run" / "model").model_
+        model, federation_z = _federated_model(folder / "run" / "model")
         echo(f"Data efficiency ({cell.cell_id} model, {len(targets)} non-participating nodes): budgets "
              f"{config.data_efficiency['days']} days and the full training part ...")
         train_config = config.train_config(cell)
@@ -223,7 +230,7 @@ def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Pa
         table = data_efficiency(model, dataset, targets, cell.paradigm,
                                 config.transfer_config(cell.seed), days=config.data_efficiency["days"],
                                 include_full=config.data_efficiency.get("include_full", True),
-                                echo=lambda line: echo(line), **split)
+                                echo=lambda line: echo(line), federation_z=federation_z, **split)
         table.to_csv(path, index=False)
         marker.write_text(json.dumps({"fingerprint": config.fingerprint(), "cell": cell.to_dict()}))
     table = pd.read_csv(path, dtype={"node": str})
@@ -289,7 +296,7 @@ def _finish(config: ExperimentConfig, out: Path, run: list[str], skipped: list[s
     if len(undefined):
         notes.append(f"{len(undefined)} of {len(per_node)} node x method rows have an undefined {config.metric} "
                      f"(reasons in per_node.csv, column `notes`); they are left out of medians and tests.")
-    metrics = [config.metric] + [m for m in ("f1", "roc_auc") if m != config.metric and m in per_node.columns]
+    metrics = [config.metric] + [m for m in ("f1", "event_f1", "roc_auc") if m != config.metric and m in per_node.columns]
     every = [comparison_tables(per_node, metric=m) for m in metrics]
     stats_tables = every[0]
     figures = plot_all(tables, out / "figures")

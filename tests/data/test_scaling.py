@@ -89,7 +89,7 @@ def test_to_dict_from_dict_round_trip_is_exact(node):
     with_edges = NodeScaler(clip=True).fit(node.iloc[:16], FEATURES)
     again = NodeScaler.from_dict(json.loads(json.dumps(with_edges.to_dict(), allow_nan=False)))
     assert again.to_dict() == with_edges.to_dict()
-    assert again.clip and again.constant_columns == ["const"]
+    assert again.clip == 0.0 and again.constant_columns == ["const"]
 
 
 def test_inverse_transform_recovers_raw_values(node):
