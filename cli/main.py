@@ -46,7 +46,8 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, "--version", "-V", prog_name="ftl-tff")
-def main() -> None:
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's own log lines and retracing warnings.")
+def main(verbose: bool) -> None:
     """Federated transfer learning for anomaly detection on HPC telemetry.
 
     Prepare Marconi100 (M100 ExaData) telemetry into per-node windows with
@@ -57,6 +58,21 @@ def main() -> None:
     significance tests and effect sizes (`stats`), and run whole grids of
     paradigms, strategies, N and seeds (`experiment`).
     """
+    if not verbose:
+        _quiet_tensorflow()
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ log lines and Python warnings (retracing...) off the console.
+
+    TensorFlow is imported lazily by the commands that need it, so setting
+    these here, before that import, takes effect.
+    """
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the cuDNN/cuBLAS registration lines are level E
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @main.group(cls=FriendlyGroup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -126,4 +127,25 @@ def test_federated_on_every_node_suggests_evaluate_not_transfer(runner, tmp_path
     assert last.startswith(f"Wrote {run} (every node of {prepared} took part")
     assert f"ftl-tff evaluate {run} {prepared}" in last and f"ftl-tff stats {run}" in last
     assert "ftl-tff transfer" not in result.output
+    assert not child_pids_named("worker_binary")
+
+
+def test_training_console_has_no_tensorflow_log_lines(tmp_path):
+    from ftl_tff._processes import child_pids_named
+    from ftl_tff.data import prepare
+    from ftl_tff.data.synthetic import generate_raw
+
+    generate_raw(tmp_path / "raw", n_nodes=3, days=2.0, seed=2, metric_set="compact", ipmi_period_s=300,
+                 ganglia_period_s=300)
+    prepare(tmp_path / "raw", tmp_path / "prepared", "raw")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "ftl_tff_cli.main", "train", str(tmp_path / "prepared"), "--rounds", "1",
+               "--batch-size", "64", "--baselines", "local,centralized", "--out", str(tmp_path / "run")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr
+    console = done.stdout + done.stderr
+    noisy = [line for line in console.splitlines()
+             if "tensorflow" in line.lower() or line[:1] in ("I", "W", "E") and line[1:5].isdigit()]
+    assert not noisy, noisy
+    assert "Training 3 node-local baselines" in console  # the user's own progress lines are still there
     assert not child_pids_named("worker_binary")

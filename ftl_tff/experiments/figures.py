@@ -732,7 +732,11 @@ def plot_error_timeline(
     for start, end in spans:
         ax.axvspan(date2num(start), date2num(end), color=_ANOMALY_SHADE, alpha=0.3, linewidth=0, zorder=0)
     x = date2num(frame["start"].to_numpy())
-    ax.plot(x, frame["score"].to_numpy(), color=OKABE_ITO["blue"], linewidth=0.9, zorder=2)
+    # The line breaks where windows are missing (between the test blocks of a blocked split, or a
+    # stretch without data), so no score is drawn for time the part does not hold.
+    breaks = np.flatnonzero(np.diff(frame["start"].to_numpy()) > np.timedelta64(window)) + 1
+    ax.plot(np.insert(x, breaks, np.nan), np.insert(frame["score"].to_numpy(dtype=float), breaks, np.nan),
+            color=OKABE_ITO["blue"], linewidth=0.9, zorder=2)
     if thresholds.nunique() == 1:
         ax.axhline(float(thresholds.iloc[0]), color="black", linestyle="--", linewidth=1.2, zorder=3)
     elif not thresholds.empty:
@@ -750,7 +754,7 @@ def plot_error_timeline(
         ax.set_xlim(x[0], x[-1] + pad)
     ax.grid(alpha=0.3)
     ax.set_xlabel("window start (UTC)")
-    ax.set_ylabel("anomaly score (reconstruction error)")
+    ax.set_ylabel("anomaly score (reconstruction + gap)")
     handles = [
         Line2D([], [], color=OKABE_ITO["blue"], linewidth=0.9, label="score"),
         Patch(color=_ANOMALY_SHADE, alpha=0.3, label="Nagios anomaly"),
