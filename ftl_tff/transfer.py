@@ -52,7 +52,7 @@ import pandas as pd
 
 from .errors import ConfigError, DataError
 from .metrics import detection_metrics
-from .paradigms import DEFAULT_THRESHOLD_RULE, Paradigm, get_paradigm
+from .paradigms import DEFAULT_THRESHOLD_RULE, LABEL_FREE_RULES, Paradigm, get_paradigm
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -142,8 +142,6 @@ class TransferConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.percentile < 100:
             raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
-        from .detection import LABEL_FREE_RULES
-
         if self.threshold is not None and (self.threshold not in LABEL_FREE_RULES
                                            or self.threshold == "contamination"):
             rules = [r for r in LABEL_FREE_RULES if r != "contamination"]
