@@ -11,9 +11,11 @@ the node's normal training windows, so the model itself is the same at every
 contamination level and only the calibration set changes. The calibration
 set is every normal training window plus anomalous training windows drawn
 (seeded, with replacement when the node has too few) so that they make up
-the given share. Each rule's threshold, as
-:meth:`~ftl_tff.detection.AnomalyDetector.calibrate` sets it (the
-telemetry-gap rule included), is scored on the node's test windows.
+the given share. The scores are the detector's (reconstruction error
+smoothed along the node's time line, plus the gap share); each rule's
+threshold, as :meth:`~ftl_tff.detection.AnomalyDetector.calibrate` sets it
+from them (the telemetry-gap rule included), is scored on the node's test
+windows.
 
 Usage::
 
@@ -60,27 +62,39 @@ def study(dataset_path: str, epochs: int, max_nodes: int | None, seed: int = 0) 
         normal, anomalous = data.y_train == 0, data.y_train == 1
         if anomalous.sum() == 0 or not 0 < data.y_test.sum() < len(data.y_test):
             continue
-        detector = AnomalyDetector(epochs=epochs, seed=seed).fit(data.x_train[normal], gap=data.gap("train")[normal])
-        no_gap_rule = AnomalyDetector.from_model(detector.model_, gap_alarm=None)
-        test_scores = detector.score_samples(data.x_test, gap=data.gap("test"))
+        detector = AnomalyDetector(epochs=epochs, seed=seed).fit(data.x_train[normal], gap=data.gap("train")[normal],
+                                                                 index=data.index_train[normal])
+        # Scores as the detector gives them (smoothed along the node's own time line), then calibration sets
+        # drawn from them: the rules see exactly the scores a node's training part would give.
+        train_scores = detector.score_samples(data.x_train, gap=data.gap("train"), index=data.index_train)
+        test_scores = detector.score_samples(data.x_test, gap=data.gap("test"), index=data.index_test)
         rng = np.random.default_rng(seed)
         n_normal = int(normal.sum())
         for level in LEVELS:
             k = int(round(level / (1 - level) * n_normal))
             drawn = rng.choice(np.flatnonzero(anomalous), size=k, replace=k > anomalous.sum())
-            rows_used = np.concatenate([np.flatnonzero(normal), drawn])
-            x, gap = data.x_train[rows_used], data.gap("train")[rows_used]
+            calibration = np.concatenate([train_scores[normal], train_scores[drawn]])
             for rule in RULES:
-                if rule.endswith("no gap rule"):
-                    threshold = no_gap_rule.calibrate(x, rule="log_robust_z", gap=gap).threshold_
-                else:
-                    name, _, k = rule.partition(" k=")
-                    threshold = detector.calibrate(x, rule=name, gap=gap, **({"k": float(k)} if k else {})).threshold_
+                threshold = _threshold(detector, calibration, rule)
                 flags = (test_scores >= threshold).astype(np.int8)
                 metrics = detection_metrics(data.y_test, test_scores, flags)
                 rows.append({"node": node, "rule": rule, "contamination": level, "f1": metrics["f1"],
                              "normal_flagged": float(flags[data.y_test == 0].mean())})
     return pd.DataFrame(rows)
+
+
+def _threshold(detector: AnomalyDetector, scores: np.ndarray, rule: str) -> float:
+    """The threshold ``detector.calibrate`` sets from these scores: the rule, then the telemetry-gap cap."""
+    from ftl_tff import thresholds
+
+    name, _, k = rule.partition(" k=")
+    gap_rule = not name.endswith(", no gap rule")
+    name = name.replace(", no gap rule", "")
+    if name == "percentile":
+        value = float(np.percentile(scores, detector.percentile))
+    else:
+        value = float(thresholds.threshold(scores, name, **({"k": float(k)} if k else {})))
+    return min(value, detector.gap_weight * detector.gap_alarm) if gap_rule else value
 
 
 def main() -> None:

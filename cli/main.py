@@ -229,6 +229,9 @@ _TRAINING_OPTIONS = [
                  help="Window score: mean squared reconstruction error, or the largest per-feature error."),
     click.option("--gap-weight", type=click.FloatRange(min=0), default=1.0,
                  help="Weight of a window's missing-telemetry share in its score (0: reconstruction only)."),
+    click.option("--smooth-windows", type=click.IntRange(min=1), default=4,
+                 help="Average each window's reconstruction error with the windows before it (causal; 4 = an hour "
+                      "of 15-minute windows; 1 = off). Gaps are added unsmoothed."),
     click.option("--clip", type=click.FloatRange(min=0), default=1.0,
                  help="Clip scaled values to [-CLIP, 1 + CLIP] of the node's training range."),
     click.option("--early-stopping", "patience", type=click.IntRange(min=1), default=None,
@@ -265,6 +268,7 @@ def _train_config(nodes: list[str], paradigm: str, options: dict, selection: dic
         weighting=options["weighting"], clients_per_round=options["clients_per_round"], split=options["split"],
         block=options["block"], threshold=options["threshold"], percentile=options["percentile"],
         score=options["score"], gap_weight=options["gap_weight"], clip=options["clip"],
+        smooth_windows=options["smooth_windows"],
         early_stopping_patience=options["patience"], baselines=chosen_baselines, seed=options["seed"],
         features=options["features"], workers=_split_list((options["workers"],)) or [],
         data_on_workers=options["data_on_workers"], selection=selection or {},

@@ -28,6 +28,16 @@ metrics as 0.05 above its reconstruction error, far above the ~0.001-0.01
 of normal windows. Imputation still fills the values the network needs; the
 score knows what was filled. ``gap_weight=0`` scores reconstruction only.
 
+The reconstruction part is smoothed in time before the gap is added: with
+``smooth_windows=k`` (default 4, an hour of 15-minute windows) a window's
+reconstruction error is the mean of its own and those of the ``k - 1``
+windows before it (causal, so a live monitor computes the same), within runs
+of consecutive windows (``index=`` gives the windows' start times; a time
+step longer than the usual one starts a new run). Faults last; single noisy
+windows do not. The gap share is added unsmoothed, so a node that goes
+silent scores high from its first silent window. ``smooth_windows=1``
+turns smoothing off.
+
 One telemetry-gap rule sits on top of every label-free threshold: a window
 in which the node sent less than ``gap_alarm`` (default half) of what it
 usually sends is always flagged, i.e. the threshold is never above
@@ -71,7 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.gaps import NodeGap
     from .data.scaling import NodeImputer, NodeScaler
 
-__all__ = ["LABEL_FREE_RULES", "OPTIMIZERS", "SCORE_KINDS", "THRESHOLD_RULES", "AnomalyDetector", "NotFittedError"]
+__all__ = ["LABEL_FREE_RULES", "OPTIMIZERS", "SCORE_KINDS", "THRESHOLD_RULES", "AnomalyDetector", "NotFittedError",
+           "causal_mean"]
 
 #: Window scores understood by :class:`AnomalyDetector` (``score=``).
 SCORE_KINDS = ("mse", "max")
@@ -134,6 +145,8 @@ class AnomalyDetector:
         score: One of :data:`SCORE_KINDS`.
         gap_weight: Weight of a window's telemetry gap share in its score
             (``score + gap_weight * gap``; 0 ignores gaps).
+        smooth_windows: Causal moving average of the reconstruction error
+            over this many windows (1: none; see the module docstring).
         gap_alarm: Gap share from which a window is always anomalous under
             a label-free rule (the threshold is capped at
             ``gap_weight * gap_alarm``); None: no cap.
@@ -163,6 +176,7 @@ class AnomalyDetector:
         score: str = "mse",
         gap_weight: float = 1.0,
         gap_alarm: float | None = 0.5,
+        smooth_windows: int = 4,
         threshold_rule: str = "percentile",
         percentile: float = 99.0,
         contamination: float | None = None,
@@ -182,6 +196,7 @@ class AnomalyDetector:
                 "score": score,
                 "gap_weight": gap_weight,
                 "gap_alarm": gap_alarm,
+                "smooth_windows": smooth_windows,
                 "threshold_rule": threshold_rule,
                 "percentile": percentile,
                 "contamination": contamination,
@@ -243,6 +258,8 @@ class AnomalyDetector:
         sample_weight: np.ndarray | None = None,
         gap: np.ndarray | None = None,
         gap_validation: np.ndarray | None = None,
+        index: Sequence[Any] | pd.Index | None = None,
+        index_validation: Sequence[Any] | pd.Index | None = None,
     ) -> AnomalyDetector:
         """Trains a new autoencoder on ``X`` and calibrates the threshold.
 
@@ -266,6 +283,9 @@ class AnomalyDetector:
             gap: Gap shares of the rows of ``X`` (see the module docstring;
                 None: no gaps).
             gap_validation: Gap shares of the rows of ``X_validation``.
+            index: Window start times of the rows of ``X`` (for smoothing;
+                None: the rows are consecutive windows).
+            index_validation: Window start times of ``X_validation``'s rows.
 
         Returns:
             This detector, fitted and calibrated.
@@ -289,11 +309,11 @@ class AnomalyDetector:
         elif y_validation is not None and len(y_validation) > 0:
             raise ConfigError("y_validation was given without X_validation rows")
         if x_validation is not None:
-            calibration_x, calibration_gap = x_validation, gap_validation
+            calibration_x, calibration_gap, calibration_index = x_validation, gap_validation, index_validation
             calibration_y = None if y_validation is None else _as_labels(y_validation, "y_validation",
                                                                        len(x_validation))
         else:
-            calibration_x, calibration_y, calibration_gap = x, labels, gap
+            calibration_x, calibration_y, calibration_gap, calibration_index = x, labels, gap, index
         if self.threshold_rule == "best_f1":
             _check_two_classes(calibration_y)  # fail before training, not after
         for name in ("activation", "output_activation"):
@@ -340,8 +360,8 @@ class AnomalyDetector:
             "sample_weight": weights is not None,
             "history": self.history_,
         }
-        self.decision_scores_ = self.score_samples(x, gap=gap)
-        return self.calibrate(calibration_x, calibration_y, gap=calibration_gap)
+        self.decision_scores_ = self.score_samples(x, gap=gap, index=index)
+        return self.calibrate(calibration_x, calibration_y, gap=calibration_gap, index=calibration_index)
 
     @classmethod
     def from_model(cls, model: tf.keras.Model, **params: Any) -> AnomalyDetector:
@@ -399,6 +419,7 @@ class AnomalyDetector:
         contamination: float | None = None,
         *,
         gap: np.ndarray | None = None,
+        index: Sequence[Any] | pd.Index | None = None,
         **settings: Any,
     ) -> AnomalyDetector:
         """Sets ``threshold_`` from the scores of ``X``.
@@ -442,6 +463,7 @@ class AnomalyDetector:
                 (``"percentile"`` and ``"trimmed"``).
             contamination: Overrides :attr:`contamination` for this call.
             gap: Gap shares of the rows of ``X`` (None: no gaps).
+            index: Window start times of the rows of ``X`` (smoothing).
             **settings: Settings of the label-free rules (see above).
 
         Returns:
@@ -462,7 +484,7 @@ class AnomalyDetector:
         rule = self.threshold_rule if rule is None else rule
         if rule not in THRESHOLD_RULES:
             raise ConfigError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
-        scores = self.score_samples(X, gap=gap)
+        scores = self.score_samples(X, gap=gap, index=index)
         if scores.size == 0:
             raise DataError("no calibration windows: a threshold needs at least one score")
         calibration: dict[str, Any] = {"rule": rule, "n_windows": int(len(scores))}
@@ -542,7 +564,8 @@ class AnomalyDetector:
         reconstruction = self.model_.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
         return np.square(x.astype(np.float64) - np.asarray(reconstruction, dtype=np.float64))
 
-    def score_samples(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
+    def score_samples(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None,
+                      index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
         """Anomaly score of each window (higher = more anomalous).
 
         Args:
@@ -550,11 +573,15 @@ class AnomalyDetector:
             gap: Gap share of each window in [0, 1]
                 (:attr:`NodeData.gap <ftl_tff.data.client_data.NodeData.gap>`);
                 None: no telemetry was missing.
+            index: Start times of the windows, in time order, so that
+                smoothing (``smooth_windows``) stays within runs of
+                consecutive windows; None: the rows are consecutive windows.
 
         Returns:
             float64 scores ``(rows,)``: the mean (``score="mse"``) or the
             largest (``score="max"``) per-feature squared reconstruction
-            error, plus ``gap_weight * gap``.
+            error, averaged over the last ``smooth_windows`` windows, plus
+            ``gap_weight * gap``.
 
         Raises:
             NotFittedError: If there is no model.
@@ -564,23 +591,28 @@ class AnomalyDetector:
         """
         errors = self.reconstruction_errors(X)
         scores = errors.max(axis=1) if self.score == "max" else errors.mean(axis=1)
+        if self.smooth_windows > 1:
+            scores = causal_mean(scores, self.smooth_windows, index)
         if gap is not None and self.gap_weight:
             scores = scores + self.gap_weight * _as_gap(gap, len(scores))
         return scores
 
-    def decision_function(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
+    def decision_function(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None,
+                          index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
         """Same as :meth:`score_samples` (PyOD's name; higher = more anomalous).
 
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
             gap: Gap shares of the windows (see :meth:`score_samples`).
+            index: Start times of the windows (see :meth:`score_samples`).
 
         Returns:
             float64 scores ``(rows,)``.
         """
-        return self.score_samples(X, gap=gap)
+        return self.score_samples(X, gap=gap, index=index)
 
-    def predict(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None,
+                index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
         """Flags windows whose score is at or above ``threshold_``.
 
         The comparison is ``score >= threshold_`` (inclusive), so a window
@@ -590,6 +622,7 @@ class AnomalyDetector:
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
             gap: Gap shares of the windows (see :meth:`score_samples`).
+            index: Start times of the windows (see :meth:`score_samples`).
 
         Returns:
             int8 array ``(rows,)``: 1 anomalous, 0 normal.
@@ -603,7 +636,7 @@ class AnomalyDetector:
             raise NotFittedError(
                 "the detector has no threshold; call calibrate(X) on the node's own data first"
             )
-        return self.predict_scores(self.score_samples(X, gap=gap))
+        return self.predict_scores(self.score_samples(X, gap=gap, index=index))
 
     def predict_scores(self, scores: np.ndarray) -> np.ndarray:
         """Flags already computed scores: ``scores >= threshold_`` as int8 0/1.
@@ -866,6 +899,7 @@ _PARAM_NAMES = (
     "score",
     "gap_weight",
     "gap_alarm",
+    "smooth_windows",
     "threshold_rule",
     "percentile",
     "contamination",
@@ -900,6 +934,10 @@ def _validated_params(params: dict[str, Any]) -> dict[str, Any]:
     if alarm is not None and (not _is_real(alarm) or not 0 < alarm <= 1):
         raise ConfigError(f"gap_alarm must be a share in (0, 1] or None, got {alarm!r}")
     checked["gap_alarm"] = None if alarm is None else float(alarm)
+    smooth = params.get("smooth_windows", 4)
+    if not _is_int(smooth) or smooth < 1:
+        raise ConfigError(f"smooth_windows must be a positive integer, got {smooth!r}")
+    checked["smooth_windows"] = int(smooth)
     rule = params["threshold_rule"]
     if rule not in THRESHOLD_RULES:
         raise ConfigError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
@@ -999,6 +1037,39 @@ def _as_features(values: Any, name: str, n_features: int | None = None) -> np.nd
     if not np.isfinite(features).all():
         raise DataError(f"{name} holds infinite values (or values beyond the float32 range)")
     return features
+
+
+def causal_mean(values: np.ndarray, windows: int, index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
+    """Mean of each value and the ``windows - 1`` before it, within runs of consecutive windows.
+
+    Args:
+        values: Per-window values in time order.
+        windows: Length of the moving average (the first windows of a run
+            average what the run has so far).
+        index: Window start times; a step longer than the median step starts
+            a new run. None: one run.
+
+    Returns:
+        float64 array of the same length.
+
+    Raises:
+        SchemaError: If ``index`` has another length.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n == 0 or windows <= 1:
+        return values
+    starts = np.zeros(n, dtype=np.int64)
+    if index is not None and n > 1:
+        times = pd.DatetimeIndex(index) if not isinstance(index, pd.DatetimeIndex) else index
+        if len(times) != n:
+            raise SchemaError(f"index has {len(times)} window starts, the scores {n}")
+        steps = np.diff(times.asi8)
+        new_run = np.r_[True, steps != np.median(steps)]
+        starts = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
+    total = np.r_[0.0, np.cumsum(values)]
+    first = np.maximum(np.arange(n) - windows + 1, starts)
+    return (total[np.arange(n) + 1] - total[first]) / (np.arange(n) + 1 - first)
 
 
 def _as_gap(values: Any, length: int) -> np.ndarray:

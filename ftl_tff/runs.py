@@ -78,6 +78,8 @@ class TrainConfig:
         percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
         score: ``mse`` or ``max`` (Borghesi's largest per-feature error).
         gap_weight: Weight of a window's telemetry gap share in its score.
+        smooth_windows: Causal moving average of the reconstruction error over
+            this many windows (1: none).
         encoder_units: Encoder widths (decoder mirrors them).
         early_stopping_patience: Rounds without validation improvement before stopping.
         baselines: Baselines trained next to the federated model.
@@ -111,6 +113,7 @@ class TrainConfig:
     percentile: float = 99.0
     score: str = "mse"
     gap_weight: float = 1.0
+    smooth_windows: int = 4
     encoder_units: list[int] = field(default_factory=lambda: [100, 80, 60, 40, 20])
     early_stopping_patience: int | None = None
     baselines: list[str] = field(default_factory=lambda: ["local", "centralized"])
@@ -131,7 +134,8 @@ class TrainConfig:
             raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
         if self.threshold == "transferred":
             raise ConfigError("threshold 'transferred' applies to transfer targets (it needs a trained federation)")
-        TransferConfig(threshold=self.threshold, gap_weight=self.gap_weight).validate()
+        TransferConfig(threshold=self.threshold, gap_weight=self.gap_weight,
+                       smooth_windows=self.smooth_windows).validate()
 
     def split_kwargs(self) -> dict[str, Any]:
         """Arguments of :func:`prepare_federated_data` that fix the split."""
@@ -171,7 +175,7 @@ def _calibrate(detector, node_data, paradigm, config: TrainConfig) -> dict[str, 
 
 
 def _evaluate(detector, node_data) -> tuple[dict[str, Any], np.ndarray]:
-    scores = detector.score_samples(node_data.x_test, gap=node_data.gap("test"))
+    scores = detector.score_samples(node_data.x_test, gap=node_data.gap("test"), index=node_data.index_test)
     return detection_metrics(node_data.y_test, scores, detector.predict_scores(scores),
                              index=node_data.index_test), scores
 
@@ -180,7 +184,7 @@ def _detector_params(config: TrainConfig) -> dict[str, Any]:
     return {"encoder_units": tuple(config.encoder_units), "batch_size": config.batch_size,
             "optimizer": config.client_optimizer, "learning_rate": config.client_learning_rate,
             "score": config.score, "percentile": config.percentile, "seed": config.seed,
-            "gap_weight": config.gap_weight}
+            "gap_weight": config.gap_weight, "smooth_windows": config.smooth_windows}
 
 
 def train_run(
@@ -371,7 +375,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | Path | ProcessedDataset) ->
     for node in nodes:
         data = fed.node_data[node]
         x_test, gap_test = _transform_with_stored(dataset, node, data.index_test, calibration[node])
-        scores = detector.score_samples(x_test, gap=gap_test)
+        scores = detector.score_samples(x_test, gap=gap_test, index=data.index_test)
         threshold = calibration[node]["threshold"]
         metrics = detection_metrics(data.y_test, scores, (scores >= threshold).astype(np.int8), index=data.index_test)
         rows.append({"node": node, "threshold": threshold, **metrics})
@@ -495,7 +499,7 @@ def score_run(
         x = imputed.values.astype(np.float32)
         kept = frame.index[imputed.kept_rows]
         gap = None if gaps is None else gaps.transform(frame)[imputed.kept_rows]
-        scores = detector.score_samples(x, gap=gap)
+        scores = detector.score_samples(x, gap=gap, index=kept)
         out = pd.DataFrame({"node": node, "window_start": kept, "score": scores, "threshold": threshold,
                             "anomalous": (scores >= threshold).astype(np.int8),
                             "label": frame["label"].to_numpy()[imputed.kept_rows]})
@@ -616,7 +620,7 @@ def transfer_run(
         dataset: Processed dataset holding the target nodes.
         out: Results folder.
         config: A :class:`~ftl_tff.transfer.TransferConfig` (modes, epochs...);
-            its ``percentile``, ``score``, ``gap_weight`` and ``batch_size`` are
+            its ``percentile``, ``score``, ``gap_weight``, ``smooth_windows`` and ``batch_size`` are
             taken from the run, and its ``threshold`` too when it names none.
         nodes: Target node ids (default: every node not in the run).
         seed: Seed of fine-tuning (default: the run's).
@@ -658,6 +662,7 @@ def transfer_run(
     config = replace(config, seed=train_config.seed if seed is None else seed,
                      percentile=train_config.percentile, score=train_config.score,
                      batch_size=train_config.batch_size, gap_weight=train_config.gap_weight,
+                     smooth_windows=train_config.smooth_windows,
                      threshold=config.threshold or train_config.threshold)
     config.validate()
     detector = AnomalyDetector.load(run_dir / "model")

@@ -110,6 +110,8 @@ class TransferConfig:
             second time without the windows its first pass flagged.
         gap_weight: Weight of telemetry gaps in the window score
             (:class:`~ftl_tff.detection.AnomalyDetector`).
+        smooth_windows: Causal moving average of the reconstruction error
+            over this many windows (1: none).
         score: Window score, ``mse`` or ``max``.
         seed: Seed of fine-tuning and of the local baseline.
     """
@@ -126,6 +128,7 @@ class TransferConfig:
     percentile: float = 99.0
     trim: bool = True
     gap_weight: float = 1.0
+    smooth_windows: int = 4
     score: str = "mse"
     seed: int = 0
 
@@ -148,6 +151,8 @@ class TransferConfig:
             raise ConfigError(f"unknown threshold rule {self.threshold!r}: use one of {', '.join(rules)}")
         if not self.gap_weight >= 0:
             raise ConfigError(f"gap_weight must be >= 0, got {self.gap_weight}")
+        if not isinstance(self.smooth_windows, int) or self.smooth_windows < 1:
+            raise ConfigError(f"smooth_windows must be a positive integer, got {self.smooth_windows!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe copy."""
@@ -169,6 +174,8 @@ class TargetView:
         gap_train: Telemetry gap shares of ``x_train``'s windows (not labels:
             what did not arrive).
         gap_validation: Gap shares of ``x_validation``'s windows.
+        index_train: Start times of ``x_train``'s windows (score smoothing).
+        index_validation: Start times of ``x_validation``'s windows.
     """
 
     node: str
@@ -178,6 +185,8 @@ class TargetView:
     paradigm: str
     gap_train: np.ndarray | None = None
     gap_validation: np.ndarray | None = None
+    index_train: pd.Index | None = None
+    index_validation: pd.Index | None = None
 
     @property
     def labels_used(self) -> bool:
@@ -195,7 +204,8 @@ def target_view(node_data: NodeData, paradigm: str | Paradigm) -> TargetView:
     labels = node_data.y_validation if paradigm.uses_validation_labels else None
     return TargetView(node=node_data.node, x_train=node_data.x_train, x_validation=node_data.x_validation,
                       y_validation=labels, paradigm=paradigm.name, gap_train=node_data.gap("train"),
-                      gap_validation=node_data.gap("validation"))
+                      gap_validation=node_data.gap("validation"), index_train=node_data.index("train"),
+                      index_validation=node_data.index("validation"))
 
 
 def prepare_targets(dataset: Any, nodes: Sequence[str], paradigm: str | Paradigm, **split_kwargs: Any) -> FederatedData:
@@ -489,7 +499,8 @@ def transfer_to_nodes(
     rule = ThresholdRule.of(config, federation_z)
     params = {"score": config.score, "percentile": config.percentile, "seed": config.seed,
               "batch_size": config.batch_size, "optimizer": config.optimizer,
-              "learning_rate": config.learning_rate, "gap_weight": config.gap_weight}
+              "learning_rate": config.learning_rate, "gap_weight": config.gap_weight,
+              "smooth_windows": config.smooth_windows}
     architecture = autoencoder_architecture(global_model)
     rows: list[dict[str, Any]] = []
     score_frames: list[pd.DataFrame] = []
@@ -530,7 +541,7 @@ def transfer_to_nodes(
             done = calibrate_target(detector, view, paradigm, config.percentile, rule=rule)
             seconds = time.perf_counter() - started
             gap_test = node_data.gap("test")
-            scores = detector.score_samples(node_data.x_test, gap=gap_test)
+            scores = detector.score_samples(node_data.x_test, gap=gap_test, index=node_data.index_test)
             predicted = detector.predict_scores(scores)
             metrics = detection_metrics(node_data.y_test, scores, predicted, index=node_data.index_test)
             trained = 0 if method == "zero-shot" else int(train_rows.sum())
@@ -584,7 +595,8 @@ class ThresholdRule:
 def _unflagged(detector: AnomalyDetector, view: TargetView, paradigm: Paradigm, rule: ThresholdRule) -> np.ndarray:
     """The training windows ``detector``, calibrated on them by ``rule``, does not flag."""
     calibrate_target(detector, view, paradigm, detector.percentile, rule=rule)
-    keep = detector.predict_scores(detector.score_samples(view.x_train, gap=view.gap_train)) == 0
+    keep = detector.predict_scores(detector.score_samples(view.x_train, gap=view.gap_train,
+                                                          index=view.index_train)) == 0
     # A node whose every window is flagged keeps them all rather than training on nothing.
     return keep if keep.any() else np.ones_like(keep)
 
@@ -614,13 +626,15 @@ def calibrate_target(detector: AnomalyDetector, view: TargetView, paradigm: str 
     if paradigm.uses_validation_labels:
         labels = view.y_validation
         if labels is not None and len(labels) and 0 < int(np.sum(labels)) < len(labels):
-            detector.calibrate(view.x_validation, labels, rule="best_f1", gap=view.gap_validation)
+            detector.calibrate(view.x_validation, labels, rule="best_f1", gap=view.gap_validation,
+                               index=view.index_validation)
             return {"threshold": float(detector.threshold_), "rule": "best_f1", "note": "",
                     "threshold_z": float(detector.normalised_threshold_)}
         note = f"validation part has one class: {rule.name} threshold used instead of best F1"
     else:
         note = ""
-    detector.calibrate(view.x_train, rule=rule.name, percentile=percentile, gap=view.gap_train, **rule.settings)
+    detector.calibrate(view.x_train, rule=rule.name, percentile=percentile, gap=view.gap_train,
+                       index=view.index_train, **rule.settings)
     return {"threshold": float(detector.threshold_), "rule": rule.name, "note": note,
             "threshold_z": float(detector.normalised_threshold_)}
 

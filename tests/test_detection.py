@@ -19,7 +19,8 @@ from ftl_tff.models.io import METADATA_FILE
 
 N_FEATURES = 24
 FEATURES = [f"metric_{i}" for i in range(N_FEATURES)]
-SMALL = {"encoder_units": (8, 4), "epochs": 5, "batch_size": 32, "learning_rate": 1e-2}
+# The windows of these tests are independent samples, not a time line: no smoothing (tested on its own below).
+SMALL = {"encoder_units": (8, 4), "epochs": 5, "batch_size": 32, "learning_rate": 1e-2, "smooth_windows": 1}
 
 
 def _normal_windows(rows: int, seed: int) -> np.ndarray:
@@ -132,14 +133,14 @@ def test_max_score_is_the_largest_per_feature_error_and_differs_from_mse(fitted,
     values, _ = labelled
     errors = fitted.reconstruction_errors(values)
     assert errors.shape == values.shape and (errors >= 0).all()
-    as_max = AnomalyDetector.from_model(fitted.model_, score="max")
+    as_max = AnomalyDetector.from_model(fitted.model_, score="max", smooth_windows=1)
     np.testing.assert_array_equal(as_max.score_samples(values), errors.max(axis=1))
     np.testing.assert_array_equal(fitted.score_samples(values), errors.mean(axis=1))
     assert not np.allclose(as_max.score_samples(values), fitted.score_samples(values))
 
 
 def test_percentile_rule_flags_the_expected_share(fitted, train):
-    detector = AnomalyDetector.from_model(fitted.model_).calibrate(train, percentile=90.0)
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(train, percentile=90.0)
     assert detector.threshold_ == np.percentile(fitted.decision_scores_, 90.0)
     assert detector.predict(train).mean() == pytest.approx(0.10)
     calibration = detector.calibration_
@@ -153,7 +154,7 @@ def test_percentile_rule_flags_the_expected_share(fitted, train):
 
 
 def test_contamination_rule_flags_the_expected_share(fitted, train):
-    detector = AnomalyDetector.from_model(fitted.model_, threshold_rule="contamination", contamination=0.05)
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1, threshold_rule="contamination", contamination=0.05)
     detector.calibrate(train)
     assert detector.threshold_rule_ == "contamination"
     assert detector.predict(train).mean() == pytest.approx(0.05)
@@ -165,7 +166,7 @@ def test_best_f1_rule_matches_a_brute_force_maximum(fitted, labelled):
     values, labels = labelled
     scores = fitted.score_samples(values)
     brute_force = max(f1_score(labels, (scores >= t).astype(int)) for t in np.unique(scores))
-    detector = AnomalyDetector.from_model(fitted.model_).calibrate(values, labels, rule="best_f1")
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(values, labels, rule="best_f1")
     assert detector.threshold_rule_ == "best_f1"
     assert detector.calibration_["f1"] == pytest.approx(brute_force)
     assert f1_score(labels, detector.predict(values)) == pytest.approx(brute_force)
@@ -173,7 +174,7 @@ def test_best_f1_rule_matches_a_brute_force_maximum(fitted, labelled):
 
 
 def test_best_f1_rule_needs_two_class_labels(fitted, train, labelled):
-    detector = AnomalyDetector.from_model(fitted.model_)
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1)
     with pytest.raises(ConfigError, match="needs labels"):
         detector.calibrate(train, rule="best_f1")
     with pytest.raises(ConfigError, match="both normal and anomalous"):
@@ -186,7 +187,7 @@ def test_best_f1_rule_needs_two_class_labels(fitted, train, labelled):
 def test_predict_flags_scores_at_or_above_the_threshold(fitted, labelled):
     values, _ = labelled
     scores = fitted.score_samples(values)
-    detector = AnomalyDetector.from_model(fitted.model_)
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1)
     detector.threshold_ = float(np.sort(scores)[150])
     flags = detector.predict(values)
     assert flags.dtype == np.int8
@@ -197,7 +198,7 @@ def test_predict_flags_scores_at_or_above_the_threshold(fitted, labelled):
 
 def test_predict_without_threshold_or_model_raises_not_fitted(fitted, train):
     with pytest.raises(NotFittedError, match="calibrate"):
-        AnomalyDetector.from_model(fitted.model_).predict(train)
+        AnomalyDetector.from_model(fitted.model_, smooth_windows=1).predict(train)
     with pytest.raises(NotFittedError, match="fit"):
         AnomalyDetector().score_samples(train)
 
@@ -259,7 +260,7 @@ def test_save_and_load_reproduce_scores_threshold_and_metadata(fitted, labelled,
 
 
 def test_uncalibrated_wrapped_model_saves_without_threshold(fitted, train, tmp_path):
-    AnomalyDetector.from_model(fitted.model_, score="max").save(tmp_path)
+    AnomalyDetector.from_model(fitted.model_, smooth_windows=1, score="max").save(tmp_path)
     loaded = AnomalyDetector.load(tmp_path)
     assert loaded.score == "max" and not hasattr(loaded, "threshold_")
     with pytest.raises(NotFittedError):
@@ -323,14 +324,14 @@ def test_gap_share_adds_to_the_score_and_caps_label_free_thresholds(fitted, trai
     gap[:20] = np.linspace(0.05, 1.0, 20)
     base = fitted.score_samples(train)
     np.testing.assert_allclose(fitted.score_samples(train, gap=gap), base + gap)
-    heavy = AnomalyDetector.from_model(fitted.model_, gap_weight=2.0)
+    heavy = AnomalyDetector.from_model(fitted.model_, smooth_windows=1, gap_weight=2.0)
     np.testing.assert_allclose(heavy.score_samples(train, gap=gap), base + 2.0 * gap)
     # A threshold fitted to scores where half the windows are silent would call silence normal; the gap rule caps it.
     silent = np.r_[np.ones(len(train) // 2), np.zeros(len(train) - len(train) // 2)]
-    capped = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="percentile", gap=silent)
+    capped = AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(train, rule="percentile", gap=silent)
     assert capped.threshold_ == pytest.approx(0.5) and capped.calibration_["gap_alarm_cap"]
     assert capped.predict(train, gap=silent)[silent == 1].all()
-    free = AnomalyDetector.from_model(fitted.model_, gap_alarm=None).calibrate(train, rule="percentile", gap=silent)
+    free = AnomalyDetector.from_model(fitted.model_, smooth_windows=1, gap_alarm=None).calibrate(train, rule="percentile", gap=silent)
     assert free.threshold_ > 1.0
     with pytest.raises(SchemaError, match="one share per window"):
         fitted.score_samples(train, gap=gap[:-1])
@@ -344,15 +345,34 @@ def test_gap_share_adds_to_the_score_and_caps_label_free_thresholds(fitted, trai
 def test_label_free_rules_match_the_thresholds_module(fitted, train, rule):
     from ftl_tff import thresholds
 
-    detector = AnomalyDetector.from_model(fitted.model_, gap_alarm=None).calibrate(train, rule=rule)
+    detector = AnomalyDetector.from_model(fitted.model_, smooth_windows=1, gap_alarm=None).calibrate(train, rule=rule)
     assert detector.threshold_ == pytest.approx(thresholds.threshold(fitted.decision_scores_, rule))
     np.testing.assert_array_equal(detector.predict(train), detector.predict_scores(fitted.decision_scores_))
 
 
 def test_transferred_threshold_round_trips_the_normalised_scale(fitted, train):
-    source = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="log_robust_z")
+    source = AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(train, rule="log_robust_z")
     z = source.normalised_threshold_
-    target = AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="transferred", z=z)
+    target = AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(train, rule="transferred", z=z)
     assert target.threshold_ == pytest.approx(source.threshold_)
     with pytest.raises(ConfigError, match="exactly z="):
-        AnomalyDetector.from_model(fitted.model_).calibrate(train, rule="transferred")
+        AnomalyDetector.from_model(fitted.model_, smooth_windows=1).calibrate(train, rule="transferred")
+
+
+def test_reconstruction_is_smoothed_causally_within_runs_and_the_gap_is_not(fitted, train):
+    from ftl_tff.detection import causal_mean
+
+    index = pd.date_range("2022-09-01", periods=len(train) + 1, freq="15min", tz="UTC").delete(100)  # a hole at 100
+    errors = fitted.reconstruction_errors(train).mean(axis=1)
+    smoothed = AnomalyDetector.from_model(fitted.model_, smooth_windows=4)
+    gap = np.zeros(len(train))
+    gap[150] = 1.0
+    scores = smoothed.score_samples(train, gap=gap, index=index)
+    assert scores[5] == pytest.approx(errors[2:6].mean())       # the window and the 3 before it
+    assert scores[0] == pytest.approx(errors[0])                # the start of the series
+    assert scores[100] == pytest.approx(errors[100])            # a missing window starts a new run
+    assert scores[101] == pytest.approx(errors[100:102].mean())
+    assert scores[150] == pytest.approx(errors[147:151].mean() + 1.0)  # the gap counts at once, in full
+    np.testing.assert_allclose(causal_mean(errors, 4, index), scores - gap)
+    # Later windows never change an earlier score (what a live monitor needs).
+    np.testing.assert_allclose(smoothed.score_samples(train[:120], index=index[:120]), (scores - gap)[:120])

@@ -189,7 +189,8 @@ def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_cla
     def no_gaps(part):
         return None
 
-    node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val, gap=no_gaps)
+    node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val, gap=no_gaps,
+                           index=no_gaps)
     supervised = get_paradigm("supervised")
     p99, p95 = TrainConfig(threshold="percentile", percentile=99.0), TrainConfig(threshold="percentile", percentile=95.0)
     done = _calibrate(detector, node, supervised, p99)
@@ -198,7 +199,7 @@ def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_cla
     # The F1-best threshold separates the shifted windows from the rest.
     assert scores[y_val == 1].min() >= done["threshold"] > scores[y_val == 0].max()
     one_class = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val[:30], y_validation=y_val[:30],
-                                gap=no_gaps)
+                                gap=no_gaps, index=no_gaps)
     done = _calibrate(detector, one_class, supervised, p99)
     assert done["rule"] == "percentile" and "one class" in done["note"]
     assert done["threshold"] == pytest.approx(np.percentile(detector.score_samples(x_train), 99.0))

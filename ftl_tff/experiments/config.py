@@ -53,7 +53,7 @@ STRATEGY_NAMES = {"top": "top", "topn": "top", "top-n": "top", "random": "random
 #: TrainConfig options an experiment may set in ``[training]`` (the grid sets the others).
 TRAINING_KEYS = ("rounds", "local_epochs", "batch_size", "client_optimizer", "client_learning_rate",
                  "server_optimizer", "server_learning_rate", "weighting", "clients_per_round", "split", "train",
-                 "validation", "block", "impute", "clip", "threshold", "percentile", "score", "gap_weight",
+                 "validation", "block", "impute", "clip", "threshold", "percentile", "score", "gap_weight", "smooth_windows",
                  "encoder_units",
                  "early_stopping_patience", "workers", "data_on_workers")
 #: TransferConfig options an experiment may set in ``[transfer]``.
@@ -198,7 +198,8 @@ class ExperimentConfig:
         """The :class:`~ftl_tff.transfer.TransferConfig` of a cell with ``seed``."""
         from ..transfer import TransferConfig
 
-        shared = {k: self.training[k] for k in ("percentile", "score", "batch_size", "gap_weight", "threshold")
+        shared = {k: self.training[k] for k in ("percentile", "score", "batch_size", "gap_weight", "smooth_windows",
+                                                "threshold")
                   if k in self.training}
         return TransferConfig(seed=seed, **{**shared, **self.transfer})
 
