@@ -77,11 +77,12 @@ def library_rounds(clients, rounds: int, batch_size: int, data_on_workers: bool)
 
     ``clients`` is a dict of arrays, or a ClientData (e.g. TFRecord files).
     """
+    from ftl_tff.config import FedAvgConfig
     from ftl_tff.federated.training import train_federated
 
-    result = train_federated(clients, None, rounds=rounds, local_epochs=1, batch_size=batch_size,
-                             client_optimizer="adam", client_learning_rate=1e-3, seed=0, progress=False,
-                             data_on_workers=data_on_workers)
+    fedavg = FedAvgConfig(rounds=rounds, local_epochs=1, batch_size=batch_size, client_optimizer="adam",
+                          client_learning_rate=1e-3)
+    result = train_federated(clients, None, fedavg, seed=0, progress=False, data_on_workers=data_on_workers)
     return result.history["seconds"].tolist()
 
 

@@ -28,9 +28,11 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ftl_tff.config import RunConfig, TransferConfig  # noqa: E402
 from ftl_tff.data import load_dataset  # noqa: E402
-from ftl_tff.runs import TrainConfig, train_run, transfer_run  # noqa: E402
-from ftl_tff.transfer import TransferConfig, prepare_targets  # noqa: E402
+from ftl_tff.experiments.transfer_run import transfer_run  # noqa: E402
+from ftl_tff.runs import train_run  # noqa: E402
+from ftl_tff.transfer import prepare_targets  # noqa: E402
 
 COLUMNS = ["target", "method", "f1", "event_f1", "roc_auc", "pr_auc", "vus_pr", "gap_alone_roc_auc",
            "n_anomalous_test", "n_flagged"]
@@ -43,14 +45,14 @@ def leave_one_out(dataset_path: str, out: str, paradigm: str, rounds: int) -> pd
     dataset = load_dataset(dataset_path)
     rows = []
     for target in dataset.nodes:
-        config = TrainConfig(paradigm=paradigm, nodes=[n for n in dataset.nodes if n != target], rounds=rounds,
-                             baselines=[])
+        config = RunConfig.from_flat({"paradigm": paradigm, "nodes": [n for n in dataset.nodes if n != target],
+                                      "rounds": rounds, "baselines": []})
         run = os.path.join(out, f"run-{target}")
         train_run(dataset, run, config, echo=lambda line: None, progress=False,
                   resume=os.path.exists(os.path.join(run, "config.json")))
         result = transfer_run(run, dataset, os.path.join(out, f"transfer-{target}"), TransferConfig(),
                               nodes=[target], echo=lambda line: None)
-        node = prepare_targets(dataset, [target], paradigm, **config.split_kwargs()).node_data[target]
+        node = prepare_targets(dataset, [target], config).node_data[target]
         labels = node.y_test
         gap_alone = roc_auc_score(labels, node.gap("test")) if 0 < labels.sum() < len(labels) else np.nan
         for _, row in result["per_node"].iterrows():

@@ -63,21 +63,16 @@ def run_federated(paradigm: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="Run folder (default: runs/<paradigm>-...).")
     args = parser.parse_args(argv)
 
-    from ftl_tff.data import load_dataset
+    from ftl_tff.config import RunConfig
     from ftl_tff.errors import FtlError
-    from ftl_tff.runs import TrainConfig, train_run
-    from ftl_tff.selection import RandomN, TopN
+    from ftl_tff.runs import select_and_train
 
     try:
-        dataset = load_dataset(prepared_dataset(args)).with_features(args.dataset)
-        chooser = TopN(args.nodes, by=args.by) if args.strategy == "topN" else RandomN(args.nodes, args.seed)
-        selection = chooser.select(dataset.summary())
         out = args.out or Path("runs") / f"{paradigm}-{args.strategy}{args.nodes}-{args.dataset}"
-        config = TrainConfig(paradigm=paradigm, nodes=selection.participating, rounds=args.rounds,
-                             batch_size=args.batch_size, seed=args.seed, features=args.dataset,
-                             selection=selection.to_dict())
-        print(f"{args.strategy} ({selection.criterion}): {', '.join(selection.participating)}")
-        summary = train_run(dataset, out, config, progress=sys.stderr.isatty(), resume=True)
+        config = RunConfig.from_flat({"paradigm": paradigm, "rounds": args.rounds, "batch_size": args.batch_size,
+                                      "seed": args.seed, "features": args.dataset})
+        _, summary = select_and_train(prepared_dataset(args), out, config, strategy=args.strategy, n_nodes=args.nodes,
+                                      criterion=args.by, progress=sys.stderr.isatty(), resume=True)
     except FtlError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

@@ -28,15 +28,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="Results folder (default: <run>-transfer).")
     args = parser.parse_args(argv)
 
+    from ftl_tff.config import TransferConfig
     from ftl_tff.errors import FtlError
-    from ftl_tff.runs import transfer_run
-    from ftl_tff.transfer import TransferConfig
+    from ftl_tff.experiments.transfer_run import transfer_run
 
     run = args.model.parent if args.model.name == "model" else args.model
     out = args.out or run.with_name(run.name + "-transfer")
     try:
         days = [float(d) for d in args.efficiency_days.split(",") if d.strip()]
-        config = TransferConfig(modes=args.mode or ["zero-shot", "fine-tune"], epochs=args.epochs)
+        config = TransferConfig(modes=tuple(args.mode or ("zero-shot", "fine-tune")), epochs=args.epochs)
         result = transfer_run(args.model, prepared_dataset(args), out, config, efficiency_days=days)
     except (FtlError, ValueError) as error:
         print(f"Error: {error}", file=sys.stderr)

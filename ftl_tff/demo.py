@@ -23,7 +23,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .data import prepare
+from .data.synthetic import generate_raw
 from .errors import ConfigError
+from .experiments.config import ExperimentConfig
+from .experiments.runner import run_experiment
 
 #: Sizes of the generated demo: (nodes, days, sampling period in seconds).
 FULL_SIZE = (40, 14.0, 60)
@@ -42,7 +46,7 @@ def _clear(out: Path) -> None:
     """Start from an empty folder, refusing to delete anything that is not a demo's results."""
     if out.exists() and any(out.iterdir()):
         if not (out / "experiment.json").exists() and not (out / "data").exists():
-            raise ConfigError(f"{out} exists and is not an ftl-tff demo results folder: choose another --out")
+            raise ConfigError(f"out: {out} exists and is not an ftl-tff demo results folder: choose another folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -70,11 +74,6 @@ def run_demo(
     Returns:
         The :class:`~ftl_tff.experiments.runner.ExperimentResult`.
     """
-    from .data import prepare
-    from .data.synthetic import generate_raw
-    from .experiments.config import ExperimentConfig
-    from .experiments.runner import run_experiment
-
     out = Path(out)
     _clear(out)
     started = time.perf_counter()

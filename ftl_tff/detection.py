@@ -1,15 +1,21 @@
 """Anomaly scores, thresholds and the :class:`AnomalyDetector` estimator.
 
-The detector follows the scikit-learn / PyOD contract: the constructor only
-stores (validated) parameters, :meth:`AnomalyDetector.fit` trains a dense
-autoencoder and sets the fitted attributes (trailing underscore),
+The detector follows the scikit-learn / PyOD estimator contract: the
+constructor only stores its parameters, unchanged (so ``get_params``,
+``set_params`` and :func:`sklearn.base.clone` round-trip); they are validated
+when used (:meth:`~AnomalyDetector.fit`, :meth:`~AnomalyDetector.calibrate`,
+:meth:`~AnomalyDetector.score_samples`, ...). :meth:`AnomalyDetector.fit`
+trains a dense autoencoder and sets the fitted attributes (trailing
+underscore). Scores follow PyOD's convention, not scikit-learn's:
 :meth:`~AnomalyDetector.score_samples` and
-:meth:`~AnomalyDetector.decision_function` give scores where higher means more
-anomalous, and :meth:`~AnomalyDetector.predict` turns them into 0/1 with
-``threshold_``. It adds what PyOD never settled for deep models: a
-:meth:`~AnomalyDetector.save` / :meth:`~AnomalyDetector.load` pair (Keras
-weights plus a JSON of everything else, loaded without running any code)
-and per-feature attributions an operator can act on.
+:meth:`~AnomalyDetector.decision_function` are higher for more anomalous
+windows (scikit-learn's outlier detectors return ``score_samples`` that are
+*lower* for more abnormal samples), and :meth:`~AnomalyDetector.predict` turns
+them into 0/1 with ``score >= threshold_``. It adds what PyOD never settled
+for deep models: a :meth:`~AnomalyDetector.save` /
+:meth:`~AnomalyDetector.load` pair (Keras weights plus a JSON of everything
+else, loaded without running any code) and per-feature attributions an
+operator can act on.
 
 Scores:
 
@@ -71,25 +77,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import thresholds, vocabulary
+from .data.gaps import NodeGap
+from .data.scaling import NodeImputer, NodeScaler
 from .errors import ConfigError, DataError, SchemaError
-from .models.autoencoder import DEFAULT_ENCODER_UNITS, build_autoencoder
+from .models.autoencoder import DEFAULT_ENCODER_UNITS, build_autoencoder, build_keras_optimizer
+from .models.io import METADATA_FILE, autoencoder_architecture, load_model, save_model
 from .paradigms import LABEL_FREE_RULES
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
-    from .data.gaps import NodeGap
-    from .data.scaling import NodeImputer, NodeScaler
-
 __all__ = ["LABEL_FREE_RULES", "OPTIMIZERS", "SCORE_KINDS", "THRESHOLD_RULES", "AnomalyDetector", "NotFittedError",
            "causal_mean"]
 
 #: Window scores understood by :class:`AnomalyDetector` (``score=``).
-SCORE_KINDS = ("mse", "max")
+SCORE_KINDS = vocabulary.SCORE_KINDS
 #: Threshold rules understood by :meth:`AnomalyDetector.calibrate`.
 THRESHOLD_RULES = (*LABEL_FREE_RULES, "best_f1")
-#: Keras optimizers :meth:`AnomalyDetector.fit` can build by name.
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
+#: Optimizers :meth:`AnomalyDetector.fit` can build by name (the federated clients' too).
+OPTIMIZERS = vocabulary.OPTIMIZERS
 
 _DETECTOR_KIND = "ftl_tff.AnomalyDetector"
 # Scores must not depend on the training batch size, so prediction uses one
@@ -112,6 +119,16 @@ class AnomalyDetector:
     Keras does), the weights are initialised from ``seed`` and the training
     rows are shuffled every epoch in a seeded order.
 
+    The constructor and :meth:`set_params` only store the parameters,
+    unchanged; they are validated (and converted, e.g. lists of units to
+    tuples) when used: by :meth:`fit`, :meth:`calibrate`,
+    :meth:`score_samples` (and so :meth:`decision_function` and
+    :meth:`predict`), :meth:`from_model` and :meth:`save`.
+
+    Scores follow PyOD's convention: higher = more anomalous. This is the
+    opposite of scikit-learn's ``score_samples`` of outlier detectors (e.g.
+    ``IsolationForest``), which is lower for more abnormal samples.
+
     Fitted attributes are set by :meth:`fit`; :meth:`from_model` and
     :meth:`load` set those they know, :meth:`calibrate` the threshold ones.
 
@@ -122,6 +139,11 @@ class AnomalyDetector:
         training_: Training configuration and sizes, stored by :meth:`save`.
         decision_scores_: Scores of the training windows.
         threshold_: Score at or above which a window is anomalous.
+        labels_: int8 0/1 flags (``score >= threshold_``) of the windows the
+            threshold was set on: the ``X`` of the last :meth:`calibrate`,
+            i.e. after :meth:`fit` its validation windows when given, else its
+            training windows (then ``labels_`` matches ``decision_scores_``).
+            Not set by :meth:`load`.
         threshold_rule_: Rule that set ``threshold_``.
         calibration_: The rule's settings and the calibration set's size.
         feature_columns_: Feature names (set by :meth:`load`).
@@ -160,7 +182,8 @@ class AnomalyDetector:
         verbose: Keras verbosity during :meth:`fit` (0 silent).
 
     Raises:
-        ConfigError: If a parameter is invalid.
+        ConfigError: From the methods that use the parameters (not from the
+            constructor), if a parameter is invalid.
     """
 
     def __init__(
@@ -183,29 +206,24 @@ class AnomalyDetector:
         seed: int | None = 0,
         verbose: int = 0,
     ) -> None:
-        params = _validated_params(
-            {
-                "encoder_units": encoder_units,
-                "decoder_units": decoder_units,
-                "activation": activation,
-                "output_activation": output_activation,
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "optimizer": optimizer,
-                "learning_rate": learning_rate,
-                "score": score,
-                "gap_weight": gap_weight,
-                "gap_alarm": gap_alarm,
-                "smooth_windows": smooth_windows,
-                "threshold_rule": threshold_rule,
-                "percentile": percentile,
-                "contamination": contamination,
-                "seed": seed,
-                "verbose": verbose,
-            }
-        )
-        for name, value in params.items():
-            setattr(self, name, value)
+        # Stored unchanged (scikit-learn's contract); _validate_params() checks them when they are used.
+        self.encoder_units = encoder_units
+        self.decoder_units = decoder_units
+        self.activation = activation
+        self.output_activation = output_activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.score = score
+        self.gap_weight = gap_weight
+        self.gap_alarm = gap_alarm
+        self.smooth_windows = smooth_windows
+        self.threshold_rule = threshold_rule
+        self.percentile = percentile
+        self.contamination = contamination
+        self.seed = seed
+        self.verbose = verbose
 
     # -- parameters -----------------------------------------------------
 
@@ -221,10 +239,12 @@ class AnomalyDetector:
         return {name: getattr(self, name) for name in _PARAM_NAMES}
 
     def set_params(self, **params: Any) -> AnomalyDetector:
-        """Sets constructor parameters, validated together.
+        """Sets constructor parameters, stored unchanged like the constructor's.
 
-        Fitted attributes are kept; call :meth:`fit` or :meth:`calibrate`
-        again for the new values to take effect.
+        The values are validated together when next used (:meth:`fit`,
+        :meth:`calibrate`, :meth:`score_samples`, ...), as scikit-learn
+        expects. Fitted attributes are kept; call :meth:`fit` or
+        :meth:`calibrate` again for the new values to take effect.
 
         Args:
             **params: Parameter name -> new value.
@@ -233,18 +253,28 @@ class AnomalyDetector:
             This detector.
 
         Raises:
-            ConfigError: If a name is unknown or a value invalid.
+            ConfigError: If a name is unknown.
         """
         unknown = sorted(set(params) - set(_PARAM_NAMES))
         if unknown:
             raise ConfigError(f"unknown AnomalyDetector parameters {unknown}")
-        for name, value in _validated_params({**self.get_params(), **params}).items():
+        for name, value in params.items():
             setattr(self, name, value)
         return self
 
+    def _validate_params(self) -> dict[str, Any]:
+        """The parameters, validated together and converted (units to tuples of int, shares to float).
+
+        The attributes themselves are left as given; callers use the returned values.
+
+        Raises:
+            ConfigError: If a parameter is invalid (the message names it).
+        """
+        return _validated_params(self.get_params())
+
     def __repr__(self) -> str:
-        defaults = _DEFAULT_PARAMS
-        changed = [f"{name}={value!r}" for name, value in self.get_params().items() if value != defaults[name]]
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if not _same_value(value, _DEFAULT_PARAMS[name])]
         return f"AnomalyDetector({', '.join(changed)})"
 
     # -- training -------------------------------------------------------
@@ -298,8 +328,9 @@ class AnomalyDetector:
                 activation name is unknown to Keras, or ``y_validation`` is
                 given without ``X_validation``.
         """
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow is slow to import
 
+        params = self._validate_params()
         x = _as_features(X, "X")
         labels = None if y is None else _as_labels(y, "y", len(x))
         weights = None if sample_weight is None else _as_sample_weight(sample_weight, len(x))
@@ -314,46 +345,46 @@ class AnomalyDetector:
                                                                        len(x_validation))
         else:
             calibration_x, calibration_y, calibration_gap, calibration_index = x, labels, gap, index
-        if self.threshold_rule == "best_f1":
+        if params["threshold_rule"] == "best_f1":
             _check_two_classes(calibration_y)  # fail before training, not after
         for name in ("activation", "output_activation"):
             try:
-                tf.keras.activations.get(getattr(self, name))
+                tf.keras.activations.get(params[name])
             except ValueError as error:
-                raise ConfigError(f"{name}={getattr(self, name)!r} is not a Keras activation") from error
+                raise ConfigError(f"{name}={params[name]!r} is not a Keras activation") from error
 
-        if self.seed is not None:
-            tf.keras.utils.set_random_seed(self.seed)
+        if params["seed"] is not None:
+            tf.keras.utils.set_random_seed(params["seed"])
         model = build_autoencoder(
             x.shape[1],
-            encoder_units=self.encoder_units,
-            decoder_units=self.decoder_units,
-            activation=self.activation,
-            output_activation=self.output_activation,
-            seed=self.seed,
+            encoder_units=params["encoder_units"],
+            decoder_units=params["decoder_units"],
+            activation=params["activation"],
+            output_activation=params["output_activation"],
+            seed=params["seed"],
         )
         # Several batches per call of the compiled step: the same updates, less Python overhead.
-        model.compile(optimizer=self._make_optimizer(), loss="mse", steps_per_execution=_STEPS_PER_EXECUTION)
+        model.compile(optimizer=_make_optimizer(params), loss="mse", steps_per_execution=_STEPS_PER_EXECUTION)
         history = model.fit(
             x,
             x,
             sample_weight=weights,
             validation_data=None if x_validation is None else (x_validation, x_validation),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
+            epochs=params["epochs"],
+            batch_size=params["batch_size"],
             shuffle=True,
-            verbose=self.verbose,
+            verbose=params["verbose"],
         )
         self.model_ = model
         self.n_features_in_ = int(x.shape[1])
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.training_ = {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "learning_rate": self.learning_rate,
+            "epochs": params["epochs"],
+            "batch_size": params["batch_size"],
+            "optimizer": params["optimizer"],
+            "learning_rate": params["learning_rate"],
             "loss": "mse",
-            "seed": self.seed,
+            "seed": params["seed"],
             "shuffle": "every epoch",
             "n_windows": int(len(x)),
             "n_validation_windows": 0 if x_validation is None else int(len(x_validation)),
@@ -388,12 +419,11 @@ class AnomalyDetector:
         Raises:
             ConfigError: If the model is not such an autoencoder, a given
                 architecture parameter contradicts it, or a parameter is
-                invalid.
+                invalid (checked at once, unlike the constructor).
         """
-        from .models.io import autoencoder_architecture
-
         architecture = autoencoder_architecture(model)
         structure = _validated_structure(architecture)
+        # Every parameter is validated here, so a bad one fails at once, not at first use.
         given = _validated_params({**_DEFAULT_PARAMS, **structure, **params})
         actual = _resolved_structure(structure)
         conflicts = [
@@ -467,21 +497,22 @@ class AnomalyDetector:
             **settings: Settings of the label-free rules (see above).
 
         Returns:
-            This detector, with ``threshold_``, ``threshold_rule_`` and
-            ``calibration_`` set (``calibration_["scale"]`` holds the
-            calibration scores' median and robust scale, the per-node
-            normalisation of a transferred threshold).
+            This detector, with ``threshold_``, ``threshold_rule_``,
+            ``calibration_`` and ``labels_`` (the flags of ``X``) set
+            (``calibration_["scale"]`` holds the calibration scores' median
+            and robust scale, the per-node normalisation of a transferred
+            threshold).
 
         Raises:
             NotFittedError: If there is no model.
-            ConfigError: If the rule or its setting is invalid or missing, or
-                ``"best_f1"`` lacks labels of both classes.
+            ConfigError: If a parameter is invalid, the rule or its setting
+                is invalid or missing, or ``"best_f1"`` lacks labels of both
+                classes.
             DataError: If ``X`` is not valid input (see :meth:`fit`).
             SchemaError: If ``X`` has another feature count.
         """
-        from . import thresholds
-
-        rule = self.threshold_rule if rule is None else rule
+        params = self._validate_params()
+        rule = params["threshold_rule"] if rule is None else rule
         if rule not in THRESHOLD_RULES:
             raise ConfigError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
         scores = self.score_samples(X, gap=gap, index=index)
@@ -489,13 +520,13 @@ class AnomalyDetector:
             raise DataError("no calibration windows: a threshold needs at least one score")
         calibration: dict[str, Any] = {"rule": rule, "n_windows": int(len(scores))}
         if rule in ("percentile", "trimmed"):
-            settings["percentile"] = _checked_percentile(self.percentile if percentile is None else percentile)
+            settings["percentile"] = _checked_percentile(params["percentile"] if percentile is None else percentile)
         if rule == "percentile":
             _no_settings(rule, settings, allowed=("percentile",))
             threshold = float(np.percentile(scores, settings["percentile"]))
         elif rule == "contamination":
             _no_settings(rule, settings)
-            contamination = self.contamination if contamination is None else contamination
+            contamination = params["contamination"] if contamination is None else contamination
             if contamination is None:
                 raise ConfigError("the 'contamination' rule needs contamination= (a share in (0, 1))")
             contamination = _checked_contamination(contamination)
@@ -513,8 +544,8 @@ class AnomalyDetector:
             calibration.update(n_anomalous=int(labels.sum()), f1=best_f1)
         else:
             threshold = float(thresholds.threshold(scores, rule, **settings))
-        if rule != "best_f1" and self.gap_weight > 0 and self.gap_alarm is not None:
-            cap = self.gap_weight * self.gap_alarm
+        if rule != "best_f1" and params["gap_weight"] > 0 and params["gap_alarm"] is not None:
+            cap = params["gap_weight"] * params["gap_alarm"]
             calibration["gap_alarm_cap"] = bool(threshold > cap)
             threshold = min(threshold, cap)
         median, scale = thresholds.node_scale(scores)
@@ -524,6 +555,7 @@ class AnomalyDetector:
         self.threshold_ = threshold
         self.threshold_rule_ = rule
         self.calibration_ = calibration
+        self.labels_ = self.predict_scores(scores)
         return self
 
     @property
@@ -568,6 +600,10 @@ class AnomalyDetector:
                       index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
         """Anomaly score of each window (higher = more anomalous).
 
+        PyOD's convention, not scikit-learn's: scikit-learn's outlier
+        detectors return ``score_samples`` that are *lower* for more
+        abnormal samples; here (as in PyOD) a higher score is more anomalous.
+
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
             gap: Gap share of each window in [0, 1]
@@ -585,21 +621,28 @@ class AnomalyDetector:
 
         Raises:
             NotFittedError: If there is no model.
+            ConfigError: If a parameter is invalid.
             DataError: If ``X`` is not valid input (see :meth:`fit`).
             SchemaError: If ``X`` has another feature count, or ``gap`` another
                 length.
         """
+        params = self._validate_params()
         errors = self.reconstruction_errors(X)
-        scores = errors.max(axis=1) if self.score == "max" else errors.mean(axis=1)
-        if self.smooth_windows > 1:
-            scores = causal_mean(scores, self.smooth_windows, index)
-        if gap is not None and self.gap_weight:
-            scores = scores + self.gap_weight * _as_gap(gap, len(scores))
+        scores = errors.max(axis=1) if params["score"] == "max" else errors.mean(axis=1)
+        if params["smooth_windows"] > 1:
+            scores = causal_mean(scores, params["smooth_windows"], index)
+        if gap is not None and params["gap_weight"]:
+            scores = scores + params["gap_weight"] * _as_gap(gap, len(scores))
         return scores
 
     def decision_function(self, X: np.ndarray | pd.DataFrame, gap: np.ndarray | None = None,
                           index: Sequence[Any] | pd.Index | None = None) -> np.ndarray:
-        """Same as :meth:`score_samples` (PyOD's name; higher = more anomalous).
+        """Same as :meth:`score_samples`: PyOD's convention, higher = more anomalous.
+
+        As in PyOD, these are the raw outlier scores, not shifted by the
+        threshold: unlike scikit-learn's outlier detectors, whose
+        ``decision_function`` is negative for outliers, a window is anomalous
+        where this is at or above ``threshold_`` (see :meth:`predict`).
 
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
@@ -750,11 +793,10 @@ class AnomalyDetector:
             NotFittedError: If there is no model.
             SchemaError: If the feature names, scaler or imputer do not match
                 ``n_features_in_`` (or each other).
-            ConfigError: If ``extra`` is not JSON-safe.
+            ConfigError: If a parameter is invalid or ``extra`` is not JSON-safe.
         """
-        from .models.io import save_model
-
         self._require_model()
+        params = self._validate_params()
         scaler_dict = _as_payload(scaler if scaler is not None else getattr(self, "scaler_", None))
         imputer_dict = _as_payload(imputer if imputer is not None else getattr(self, "imputer_", None))
         gaps_dict = _as_payload(gaps if gaps is not None else getattr(self, "gaps_", None))
@@ -767,9 +809,9 @@ class AnomalyDetector:
         threshold = getattr(self, "threshold_", None)
         metadata = {
             "kind": _DETECTOR_KIND,
-            "params": _json_params(self.get_params()),
+            "params": _json_params(params),
             "n_features_in": self.n_features_in_,
-            "score": self.score,
+            "score": params["score"],
             "threshold": threshold,
             "threshold_rule": getattr(self, "threshold_rule_", None) if threshold is not None else None,
             "calibration": getattr(self, "calibration_", None) if threshold is not None else None,
@@ -806,10 +848,6 @@ class AnomalyDetector:
             SchemaError: If the folder is not a saved detector, or its parts
                 contradict each other (the message names the file).
         """
-        from .data.gaps import NodeGap
-        from .data.scaling import NodeImputer, NodeScaler
-        from .models.io import METADATA_FILE, load_model
-
         model, metadata = load_model(directory)
         path = Path(directory) / METADATA_FILE
         if metadata.get("kind") != _DETECTOR_KIND:
@@ -817,7 +855,8 @@ class AnomalyDetector:
         architecture = metadata["architecture"]
         try:
             params = dict(metadata["params"])
-            detector = cls(**params)
+            # Built from the validated values, so the JSON's lists become the tuples they were saved from.
+            detector = cls(**cls(**params)._validate_params())
             scaler = None if metadata.get("scaler") is None else NodeScaler.from_dict(metadata["scaler"])
             imputer = None if metadata.get("imputer") is None else NodeImputer.from_dict(metadata["imputer"])
             gaps = None if metadata.get("gaps") is None else NodeGap.from_dict(metadata["gaps"])
@@ -855,16 +894,6 @@ class AnomalyDetector:
     def _require_model(self) -> None:
         if getattr(self, "model_", None) is None:
             raise NotFittedError("the detector has no model; call fit() or AnomalyDetector.from_model() first")
-
-    def _make_optimizer(self) -> tf.keras.optimizers.Optimizer:
-        import tensorflow as tf
-
-        classes = {
-            "adam": tf.keras.optimizers.Adam,
-            "rmsprop": tf.keras.optimizers.RMSprop,
-            "sgd": tf.keras.optimizers.SGD,
-        }
-        return classes[self.optimizer](learning_rate=self.learning_rate)
 
     def _check_schema(
         self,
@@ -960,13 +989,25 @@ def _validated_params(params: dict[str, Any]) -> dict[str, Any]:
 _DEFAULT_PARAMS: dict[str, Any] = {}  # filled below, once the class exists
 
 
+def _make_optimizer(params: dict[str, Any]) -> tf.keras.optimizers.Optimizer:
+    return build_keras_optimizer(params["optimizer"], params["learning_rate"])
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    # Parameters are stored unchanged, so a value may be anything (e.g. an array) until validated.
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
 def _units(value: Any, name: str, allow_empty: bool) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ConfigError(f"{name} must be a sequence of positive integers, got {value!r}")
     if not all(_is_int(u) and u >= 1 for u in value) or (not value and not allow_empty):
         raise ConfigError(f"{name} must be a{'' if allow_empty else ' non-empty'} sequence of positive integers, "
                           f"got {value!r}")
-    # The same tuple object is kept, as scikit-learn's clone() expects.
+    # A tuple of plain ints is returned as it is (no copy).
     return value if isinstance(value, tuple) and all(type(u) is int for u in value) else tuple(int(u) for u in value)
 
 

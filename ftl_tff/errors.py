@@ -38,3 +38,7 @@ class SelectionError(DataError):
 
 class ConfigError(FtlError, ValueError):
     """An option or configuration value is invalid."""
+
+
+class RecordError(CorruptFileError):
+    """A JSON record ftl-tff wrote (configuration, calibration, manifest, metadata, marker) is missing or unreadable."""

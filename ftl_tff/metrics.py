@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .errors import ConfigError, DataError
 
@@ -134,7 +135,6 @@ def detection_metrics(
         mcc: no anomalous window in y_true; vus_pr: only normal windows in y_true;
         event_recall: no anomalous window in y_true; event_f1: no anomalous window in y_true')
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
     truth = _binary(y_true, "y_true")
     n = int(truth.size)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import vocabulary
 from .errors import ConfigError
 
-PARADIGMS: tuple[str, ...] = ("unsupervised", "semi-supervised", "supervised")
+PARADIGMS = vocabulary.PARADIGMS
 #: Threshold rules that read no label (:mod:`ftl_tff.thresholds`; ``transferred`` needs a federation's threshold).
 LABEL_FREE_RULES: tuple[str, ...] = ("percentile", "contamination", "log_robust_z", "robust_z", "iqr", "pot", "trimmed",
                                      "transferred")

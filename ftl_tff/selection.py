@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import vocabulary
 from .errors import ConfigError, SchemaError
 
-CRITERIA: tuple[str, ...] = ("training_windows", "normal_windows", "anomaly_rate", "completeness")
+CRITERIA = vocabulary.CRITERIA
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class TopN:
         if values.isna().any():
             bad = list(values.index[values.isna()])
             raise SchemaError(f"criterion {self._name()!r} is undefined for node(s) {', '.join(bad[:10])}")
-        order = sorted(table.index, key=lambda node: (-float(values[node]), _node_key(node)))
+        order = sorted(table.index, key=lambda node: (-float(values[node]), vocabulary.node_order(node)))
         chosen = order[: self.n]
         return Selection(participating=chosen, non_participating=[n for n in table.index if n not in set(chosen)],
                          strategy="top", criterion=self._name(),
@@ -155,12 +156,26 @@ class RandomN:
         """Draw the participating nodes."""
         table = _node_table(table)
         _check_n(self.n, len(table))
-        ordered = sorted(table.index, key=_node_key)
+        ordered = sorted(table.index, key=vocabulary.node_order)
         rng = np.random.default_rng(self.seed)
         chosen = [ordered[i] for i in rng.choice(len(ordered), size=self.n, replace=False)]
         return Selection(participating=chosen, non_participating=[n for n in table.index if n not in set(chosen)],
                          strategy="random", criterion="random", seed=self.seed)
 
 
-def _node_key(node: str) -> tuple[int, int, str]:
-    return (0, int(node), node) if node.isdigit() else (1, 0, node)
+def selector(strategy: str, n_nodes: int, criterion: str = "training_windows", seed: int = 0) -> TopN | RandomN:
+    """The node chooser a strategy name stands for: :class:`TopN` by ``criterion``, or :class:`RandomN` seeded.
+
+    Args:
+        strategy: A spelling of :data:`~ftl_tff.vocabulary.STRATEGY_NAMES` (``top``, ``topN``, ``random``...).
+        n_nodes: Participating nodes.
+        criterion: Top-N ranking criterion.
+        seed: Seed of the Random-N draw.
+
+    Raises:
+        ConfigError: For an unknown strategy.
+    """
+    name = vocabulary.STRATEGY_NAMES.get(str(strategy).lower())
+    if name is None:
+        raise ConfigError(f"strategy: unknown {strategy!r} (use one of {', '.join(vocabulary.STRATEGIES)})")
+    return TopN(n_nodes, by=criterion) if name == "top" else RandomN(n_nodes, seed)

@@ -29,14 +29,15 @@ pass for the local baseline), so they do not learn to reconstruct the faults
 in how the global model was trained, on the participants' normal windows. In the
 **supervised** paradigm the target's normal training windows are used and
 the threshold is the F1-best one on its labelled validation windows. In every
-paradigm the test labels only score the result. :class:`TargetView` is the
-one place that decides what transfer may read; :func:`transfer_to_nodes`
-reads nothing else.
+paradigm the test labels only score the result.
+:class:`~ftl_tff.calibration.TargetView` is the one place that decides what
+transfer may read; :func:`transfer_to_nodes` reads nothing else.
 
 Example:
-    >>> from ftl_tff.transfer import TransferConfig, prepare_targets, transfer_to_nodes  # doctest: +SKIP
-    >>> targets = prepare_targets(dataset, ["38", "104"], "semi-supervised")  # doctest: +SKIP
-    >>> result = transfer_to_nodes(global_model, targets, "semi-supervised", TransferConfig())  # doctest: +SKIP
+    >>> from ftl_tff.config import RunConfig, TransferConfig  # doctest: +SKIP
+    >>> run = RunConfig(paradigm="semi-supervised")  # doctest: +SKIP
+    >>> targets = prepare_targets(dataset, ["38", "104"], run)  # doctest: +SKIP
+    >>> result = transfer_to_nodes(global_model, targets, run, TransferConfig())  # doctest: +SKIP
     >>> transfer_deltas(result.per_node)  # doctest: +SKIP
 """
 
@@ -44,172 +45,46 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from . import vocabulary
+from .calibration import ThresholdRule, calibrate_and_evaluate, target_view, unflagged_windows
+from .config import RunConfig, TransferConfig
+from .data.client_data import FederatedData, prepare_federated_data
+from .detection import AnomalyDetector
 from .errors import ConfigError, DataError
-from .metrics import detection_metrics
-from .paradigms import DEFAULT_THRESHOLD_RULE, LABEL_FREE_RULES, Paradigm, get_paradigm
+from .models.autoencoder import build_autoencoder, build_keras_optimizer
+from .models.io import autoencoder_architecture
+from .paradigms import get_paradigm
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
-    from .data.client_data import FederatedData, NodeData
-    from .detection import AnomalyDetector
-
 __all__ = [
     "TRANSFER_MODES",
-    "ThresholdRule",
-    "TargetView",
     "TransferConfig",
     "TransferResult",
     "data_efficiency",
     "efficiency_summary",
     "fine_tune",
     "prepare_targets",
-    "target_view",
     "train_local_model",
     "transfer_deltas",
     "transfer_to_nodes",
 ]
 
 #: Transfer modes understood by :func:`fine_tune` and :class:`TransferConfig`.
-TRANSFER_MODES: tuple[str, ...] = ("zero-shot", "fine-tune", "full-fine-tune")
+TRANSFER_MODES = vocabulary.TRANSFER_MODES
 #: The node-local baseline's method name.
-LOCAL = "local"
+LOCAL = vocabulary.LOCAL
 
 
-@dataclass
-class TransferConfig:
-    """How to transfer the global model to the target nodes.
-
-    Attributes:
-        modes: Transfer modes to run, from :data:`TRANSFER_MODES`.
-        epochs: Fine-tuning epochs (the decoder's, or every layer's).
-        learning_rate: Fine-tuning learning rate.
-        batch_size: Fine-tuning (and local baseline) batch size.
-        optimizer: ``adam``, ``rmsprop`` or ``sgd``.
-        reinit_decoder: Start fine-tuning from freshly initialised decoder
-            weights instead of the global decoder (``fine-tune`` only).
-        local_baseline: Also train the node-local baseline.
-        local_epochs: Epochs of the local baseline; None: ``epochs`` (the same
-            budget as fine-tuning).
-        threshold: Label-free threshold rule of unlabelled targets (and the
-            supervised fallback when the validation part holds one class):
-            a rule of :data:`~ftl_tff.detection.LABEL_FREE_RULES`.
-            ``"transferred"`` uses the federation's threshold on the
-            normalised scale (stored with the federated model). None: the
-            source run's rule in :func:`~ftl_tff.runs.transfer_run`, else
-            :data:`~ftl_tff.paradigms.DEFAULT_THRESHOLD_RULE`.
-        percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
-        trim: Unlabelled targets only: fine-tune on the windows the global
-            model does not flag, and train the local baseline twice, the
-            second time without the windows its first pass flagged.
-        gap_weight: Weight of telemetry gaps in the window score
-            (:class:`~ftl_tff.detection.AnomalyDetector`).
-        smooth_windows: Causal moving average of the reconstruction error
-            over this many windows (1: none).
-        score: Window score, ``mse`` or ``max``.
-        seed: Seed of fine-tuning and of the local baseline.
-    """
-
-    modes: list[str] = field(default_factory=lambda: ["zero-shot", "fine-tune"])
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    optimizer: str = "adam"
-    reinit_decoder: bool = False
-    local_baseline: bool = True
-    local_epochs: int | None = None
-    threshold: str | None = None
-    percentile: float = 99.0
-    trim: bool = True
-    gap_weight: float = 1.0
-    smooth_windows: int = 4
-    score: str = "mse"
-    seed: int = 0
-
-    def validate(self) -> None:
-        """Raise ConfigError on inconsistent values."""
-        unknown = [m for m in self.modes if m not in TRANSFER_MODES]
-        if unknown:
-            raise ConfigError(f"unknown transfer mode(s) {', '.join(unknown)}: use {', '.join(TRANSFER_MODES)}")
-        if not self.modes and not self.local_baseline:
-            raise ConfigError("nothing to do: no transfer mode and no local baseline")
-        if self.epochs < 1 or self.batch_size < 1 or (self.local_epochs is not None and self.local_epochs < 1):
-            raise ConfigError("epochs, local_epochs and batch_size must be >= 1")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 < self.percentile < 100:
-            raise ConfigError(f"percentile must be in (0, 100), got {self.percentile}")
-        if self.threshold is not None and (self.threshold not in LABEL_FREE_RULES
-                                           or self.threshold == "contamination"):
-            rules = [r for r in LABEL_FREE_RULES if r != "contamination"]
-            raise ConfigError(f"unknown threshold rule {self.threshold!r}: use one of {', '.join(rules)}")
-        if not self.gap_weight >= 0:
-            raise ConfigError(f"gap_weight must be >= 0, got {self.gap_weight}")
-        if not isinstance(self.smooth_windows, int) or self.smooth_windows < 1:
-            raise ConfigError(f"smooth_windows must be a positive integer, got {self.smooth_windows!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe copy."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TargetView:
-    """What transfer may read of one target node.
-
-    Attributes:
-        node: Node id.
-        x_train: Windows to fine-tune on and to calibrate a label-free
-            threshold on.
-        x_validation: Validation windows (Keras validation loss).
-        y_validation: Validation labels, only when the paradigm may use them
-            (supervised); None otherwise.
-        paradigm: The paradigm's name.
-        gap_train: Telemetry gap shares of ``x_train``'s windows (not labels:
-            what did not arrive).
-        gap_validation: Gap shares of ``x_validation``'s windows.
-        index_train: Start times of ``x_train``'s windows (score smoothing).
-        index_validation: Start times of ``x_validation``'s windows.
-    """
-
-    node: str
-    x_train: np.ndarray
-    x_validation: np.ndarray
-    y_validation: np.ndarray | None
-    paradigm: str
-    gap_train: np.ndarray | None = None
-    gap_validation: np.ndarray | None = None
-    index_train: pd.Index | None = None
-    index_validation: pd.Index | None = None
-
-    @property
-    def labels_used(self) -> bool:
-        """Whether any of this node's labels reach training or calibration."""
-        return self.y_validation is not None
-
-
-def target_view(node_data: NodeData, paradigm: str | Paradigm) -> TargetView:
-    """The part of a target node's data transfer may read, for ``paradigm``.
-
-    Unsupervised and semi-supervised: windows only, no label is touched.
-    Supervised: the validation labels too (F1-best threshold).
-    """
-    paradigm = _paradigm(paradigm)
-    labels = node_data.y_validation if paradigm.uses_validation_labels else None
-    return TargetView(node=node_data.node, x_train=node_data.x_train, x_validation=node_data.x_validation,
-                      y_validation=labels, paradigm=paradigm.name, gap_train=node_data.gap("train"),
-                      gap_validation=node_data.gap("validation"), index_train=node_data.index("train"),
-                      index_validation=node_data.index("validation"))
-
-
-def prepare_targets(dataset: Any, nodes: Sequence[str], paradigm: str | Paradigm, **split_kwargs: Any) -> FederatedData:
-    """Split, scale and impute the target nodes for ``paradigm``.
+def prepare_targets(dataset: Any, nodes: Sequence[str], run: RunConfig, train_days: float | None = None) -> FederatedData:
+    """Split, scale and impute the target nodes as ``run`` splits its participants.
 
     Target nodes are prepared like participants except that, outside the
     supervised paradigm, their training part keeps every window: selecting
@@ -219,19 +94,17 @@ def prepare_targets(dataset: Any, nodes: Sequence[str], paradigm: str | Paradigm
     Args:
         dataset: A processed dataset (or feature-set view of one).
         nodes: The target node ids.
-        paradigm: The paradigm of the run.
-        **split_kwargs: ``split``, ``train``, ``validation``, ``impute``,
-            ``block``, ``train_days`` ... of
-            :func:`~ftl_tff.data.client_data.prepare_federated_data`.
+        run: The source run's configuration (its paradigm and split).
+        train_days: Keep only the most recent days of each training part
+            (the data-efficiency study).
 
     Returns:
         The targets' :class:`~ftl_tff.data.client_data.FederatedData`.
     """
-    from .data.client_data import prepare_federated_data
-
-    paradigm = _paradigm(paradigm)
-    split_kwargs = {k: v for k, v in split_kwargs.items() if k != "semi_supervised"}
-    return prepare_federated_data(dataset, list(nodes), semi_supervised=paradigm.name == "supervised", **split_kwargs)
+    kwargs = {**run.split_kwargs(), "semi_supervised": get_paradigm(run.paradigm).name == "supervised"}
+    if train_days is not None:
+        kwargs["train_days"] = train_days
+    return prepare_federated_data(dataset, list(nodes), **kwargs)
 
 
 def fine_tune(
@@ -306,8 +179,6 @@ def train_local_model(
     Returns:
         A new, independent trained model.
     """
-    from .models.io import autoencoder_architecture
-
     architecture = autoencoder_architecture(like)
     weights = _TRAINERS.initial_weights(architecture, seed)
     model, _ = _TRAINERS.train(architecture, weights, np.asarray(x, np.float32), frozen_encoder=False,
@@ -332,28 +203,19 @@ class _Trainers:
         self._initial: dict[tuple, list[np.ndarray]] = {}
 
     def _trainer(self, architecture: dict[str, Any], frozen_encoder: bool, optimizer: str) -> tf.keras.Model:
-        import tensorflow as tf
-
-        from .models.autoencoder import build_autoencoder
-
         key = (_architecture_key(architecture), frozen_encoder, optimizer)
         if key not in self._models:
-            optimizers = {"adam": tf.keras.optimizers.Adam, "rmsprop": tf.keras.optimizers.RMSprop,
-                          "sgd": tf.keras.optimizers.SGD}
-            if optimizer not in optimizers:
-                raise ConfigError(f"unknown optimizer {optimizer!r}: use {', '.join(optimizers)}")
+            optimizer_object = build_keras_optimizer(optimizer, 1e-3)  # the rate is set at each use
             model = build_autoencoder(architecture["input_dim"], **_build_kwargs(architecture), name="trainer")
             if frozen_encoder:
                 model.get_layer("encoder").trainable = False
             # 32 batches per call of the compiled step: the same updates, less Python overhead per step.
-            model.compile(optimizer=optimizers[optimizer](learning_rate=1e-3), loss="mse", steps_per_execution=32)
+            model.compile(optimizer=optimizer_object, loss="mse", steps_per_execution=32)
             self._models[key] = model
         return self._models[key]
 
     def initial_weights(self, architecture: dict[str, Any], seed: int | None) -> list[np.ndarray]:
         """The weights :func:`build_autoencoder` starts from for ``seed`` (cached)."""
-        from .models.autoencoder import build_autoencoder
-
         key = (_architecture_key(architecture), seed)
         if seed is None or key not in self._initial:
             built = build_autoencoder(architecture["input_dim"], seed=seed, **_build_kwargs(architecture))
@@ -366,7 +228,7 @@ class _Trainers:
               frozen_encoder: bool, epochs: int, learning_rate: float, batch_size: int, optimizer: str,
               seed: int | None, x_validation: np.ndarray | None = None) -> tuple[tf.keras.Model, dict]:
         """Train from ``weights``; returns the (shared) trainer model and the history."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training needs it
 
         model = self._trainer(architecture, frozen_encoder, optimizer)
         model.set_weights(weights)
@@ -386,8 +248,6 @@ class _Trainers:
                   batch_size: int, optimizer: str, reinit_decoder: bool, seed: int | None,
                   x_validation: np.ndarray | None = None) -> tuple[tf.keras.Model, dict]:
         """Fine-tune from ``model``'s weights (``model`` itself is not touched)."""
-        from .models.io import autoencoder_architecture
-
         if mode not in TRANSFER_MODES:
             raise ConfigError(f"unknown transfer mode {mode!r}: use {', '.join(TRANSFER_MODES)}")
         if reinit_decoder and mode != "fine-tune":
@@ -410,9 +270,6 @@ class _Trainers:
     @staticmethod
     def copy(model: tf.keras.Model) -> tf.keras.Model:
         """A new, independent model with ``model``'s architecture and weights."""
-        from .models.autoencoder import build_autoencoder
-        from .models.io import autoencoder_architecture
-
         architecture = autoencoder_architecture(model)
         copy = build_autoencoder(architecture["input_dim"], **_build_kwargs(architecture), name="autoencoder")
         copy.set_weights(model.get_weights())
@@ -456,7 +313,7 @@ class TransferResult:
 def transfer_to_nodes(
     global_model: tf.keras.Model,
     targets: FederatedData,
-    paradigm: str | Paradigm,
+    run: RunConfig,
     config: TransferConfig | None = None,
     *,
     keep_detectors: bool = False,
@@ -476,13 +333,14 @@ def transfer_to_nodes(
     Args:
         global_model: The federated global autoencoder (left unchanged).
         targets: The target nodes, prepared with :func:`prepare_targets`.
-        paradigm: The run's paradigm (decides which labels may be read).
-        config: Modes, epochs, threshold settings (default
-            :class:`TransferConfig`).
+        run: The source run's configuration: its paradigm (which labels may
+            be read), score, threshold rule, batch size and seed.
+        config: Modes, epochs, trimming and the targets' threshold rule
+            (default :class:`~ftl_tff.config.TransferConfig`).
         keep_detectors: Return the calibrated detectors (to save them).
         echo: Called with one progress line per node.
         federation_z: The federation's threshold on the normalised scale,
-            needed by ``config.threshold == "transferred"``.
+            needed by the ``transferred`` rule.
 
     Returns:
         A :class:`TransferResult`.
@@ -490,69 +348,39 @@ def transfer_to_nodes(
     Raises:
         ConfigError: If the ``transferred`` rule has no ``federation_z``.
     """
-    from .detection import AnomalyDetector
-    from .models.io import autoencoder_architecture
-
-    config = config or TransferConfig()
-    config.validate()
-    paradigm = _paradigm(paradigm)
-    rule = ThresholdRule.of(config, federation_z)
-    params = {"score": config.score, "percentile": config.percentile, "seed": config.seed,
-              "batch_size": config.batch_size, "optimizer": config.optimizer,
-              "learning_rate": config.learning_rate, "gap_weight": config.gap_weight,
-              "smooth_windows": config.smooth_windows}
-    architecture = autoencoder_architecture(global_model)
+    config = (config or TransferConfig()).validate()
+    run = run.validate()
+    rule = ThresholdRule.of(config.threshold or run.scoring.threshold, federation_z)
+    trainer = _NodeTrainer(global_model, run, config, rule)
     rows: list[dict[str, Any]] = []
     score_frames: list[pd.DataFrame] = []
     detectors: dict[tuple[str, str], AnomalyDetector] = {}
     for position, node in enumerate(targets.nodes, start=1):
         node_data = targets.node_data[node]
-        view = target_view(node_data, paradigm)
+        view = target_view(node_data, run.paradigm)
         trim = config.trim and not view.labels_used  # labelled targets train on normal windows already
-        keep_for_fine_tuning = None
+        zero_shot_keep = None
         for method in [*config.modes, *([LOCAL] if config.local_baseline else [])]:
             started = time.perf_counter()
-            train_rows = np.ones(len(view.x_train), dtype=bool)
             if method == LOCAL:
-                epochs = config.local_epochs or config.epochs
-                weights = _TRAINERS.initial_weights(architecture, config.seed)
-                model, _ = _TRAINERS.train(architecture, weights, view.x_train, frozen_encoder=False, epochs=epochs,
-                                           learning_rate=config.learning_rate, batch_size=config.batch_size,
-                                           optimizer=config.optimizer, seed=config.seed)
-                if trim:
-                    first = AnomalyDetector.from_model(model, **params)
-                    train_rows = _unflagged(first, view, paradigm, rule)
-                    model, _ = _TRAINERS.train(architecture, weights, view.x_train[train_rows], frozen_encoder=False,
-                                               epochs=epochs, learning_rate=config.learning_rate,
-                                               batch_size=config.batch_size, optimizer=config.optimizer,
-                                               seed=config.seed)
+                model, train_rows = trainer.local(view, trim)
             else:
-                if trim and method != "zero-shot":
-                    if keep_for_fine_tuning is None:
-                        zero_shot = AnomalyDetector.from_model(global_model, **params)
-                        keep_for_fine_tuning = _unflagged(zero_shot, view, paradigm, rule)
-                    train_rows = keep_for_fine_tuning
-                model, _ = _TRAINERS.fine_tune(global_model, view.x_train[train_rows], mode=method,
-                                               epochs=config.epochs, learning_rate=config.learning_rate,
-                                               batch_size=config.batch_size, optimizer=config.optimizer,
-                                               seed=config.seed,
-                                               reinit_decoder=config.reinit_decoder and method == "fine-tune")
-            detector = AnomalyDetector.from_model(model, **params)
-            done = calibrate_target(detector, view, paradigm, config.percentile, rule=rule)
-            seconds = time.perf_counter() - started
-            gap_test = node_data.gap("test")
-            scores = detector.score_samples(node_data.x_test, gap=gap_test, index=node_data.index_test)
-            predicted = detector.predict_scores(scores)
-            metrics = detection_metrics(node_data.y_test, scores, predicted, index=node_data.index_test)
-            trained = 0 if method == "zero-shot" else int(train_rows.sum())
+                if trim and method != vocabulary.ZERO_SHOT and zero_shot_keep is None:
+                    zero_shot_keep = unflagged_windows(trainer.detector(global_model), view, run.paradigm, rule)
+                model, train_rows = trainer.transfer(view, method, zero_shot_keep if trim else None)
+            detector = trainer.detector(model)
+            done, metrics, scores = calibrate_and_evaluate(detector, node_data, run.paradigm, rule,
+                                                           run.scoring.percentile)
+            trained = 0 if method == vocabulary.ZERO_SHOT else int(train_rows.sum())
             rows.append({"node": node, "method": method, **done, "labels_used": view.labels_used,
                          "train_windows": int(len(view.x_train)), "trained_windows": trained,
-                         "trimmed_windows": 0 if method == "zero-shot" else int((~train_rows).sum()),
-                         "test_windows": int(len(scores)), "seconds": round(seconds, 3), **metrics})
+                         "trimmed_windows": 0 if method == vocabulary.ZERO_SHOT else int((~train_rows).sum()),
+                         "test_windows": int(len(scores)), "seconds": round(time.perf_counter() - started, 3),
+                         **metrics})
             score_frames.append(pd.DataFrame({"node": node, "method": method,
                                               "window_start": node_data.index_test, "score": scores,
                                               "threshold": detector.threshold_, "label": node_data.y_test,
-                                              "gap": gap_test}))
+                                              "gap": node_data.gap("test")}))
             if keep_detectors:
                 if detector.model_ is not global_model:  # the trainer is reused by the next node
                     detector.model_ = _TRAINERS.copy(detector.model_)
@@ -564,79 +392,49 @@ def transfer_to_nodes(
     return TransferResult(per_node=per_node, scores=scores, detectors=detectors, config=config.to_dict())
 
 
-@dataclass(frozen=True)
-class ThresholdRule:
-    """A label-free threshold rule and its settings, as :meth:`AnomalyDetector.calibrate` takes them.
+class _NodeTrainer:
+    """Trains one target node's models for :func:`transfer_to_nodes` (shared compiled trainers)."""
 
-    Attributes:
-        name: A rule of :data:`~ftl_tff.detection.LABEL_FREE_RULES`.
-        settings: Its settings (``z`` for ``transferred``).
-    """
+    def __init__(self, global_model: tf.keras.Model, run: RunConfig, config: TransferConfig,
+                 rule: ThresholdRule) -> None:
+        self.global_model = global_model
+        self.run = run
+        self.config = config
+        self.rule = rule
+        self.architecture = autoencoder_architecture(global_model)
+        params = run.detector_params(architecture=False)
+        self.params = {k: v for k, v in params.items() if k not in ("optimizer", "learning_rate")}
+        self.params.update(optimizer=config.optimizer, learning_rate=config.learning_rate)
 
-    name: str = DEFAULT_THRESHOLD_RULE
-    settings: dict[str, Any] = field(default_factory=dict)
+    def detector(self, model: tf.keras.Model) -> AnomalyDetector:
+        """An uncalibrated detector around ``model`` with the run's score settings."""
+        return AnomalyDetector.from_model(model, **self.params)
 
-    @classmethod
-    def of(cls, config: Any, federation_z: float | None = None) -> ThresholdRule:
-        """The rule a configuration names (``threshold``), with the federation's ``z`` when it is ``transferred``.
+    def local(self, view: Any, trim: bool) -> tuple[tf.keras.Model, np.ndarray]:
+        """The node-local baseline, trained twice when trimming (the second time on what the first did not flag)."""
+        train_rows = np.ones(len(view.x_train), dtype=bool)
+        weights = _TRAINERS.initial_weights(self.architecture, self.run.seed)
+        model = self._train(weights, view.x_train, frozen=False, epochs=self.config.local_epochs)
+        if trim:
+            train_rows = unflagged_windows(self.detector(model), view, self.run.paradigm, self.rule)
+            model = self._train(weights, view.x_train[train_rows], frozen=False, epochs=self.config.local_epochs)
+        return model, train_rows
 
-        Raises:
-            ConfigError: If the rule is ``transferred`` and there is no ``federation_z``.
-        """
-        name = getattr(config, "threshold", None) or DEFAULT_THRESHOLD_RULE
-        if name != "transferred":
-            return cls(name)
-        if federation_z is None or not np.isfinite(federation_z):
-            raise ConfigError("threshold 'transferred' needs the federation's normalised threshold, which this "
-                              "model does not carry (train it again with this version, or choose another rule)")
-        return cls(name, {"z": float(federation_z)})
+    def transfer(self, view: Any, mode: str, keep: np.ndarray | None) -> tuple[tf.keras.Model, np.ndarray]:
+        """The global model carried over by ``mode``, trained on the ``keep`` rows (None: all)."""
+        train_rows = np.ones(len(view.x_train), dtype=bool) if keep is None else keep
+        model, _ = _TRAINERS.fine_tune(self.global_model, view.x_train[train_rows], mode=mode,
+                                       epochs=self.config.epochs, learning_rate=self.config.learning_rate,
+                                       batch_size=self.run.fedavg.batch_size, optimizer=self.config.optimizer,
+                                       seed=self.run.seed,
+                                       reinit_decoder=self.config.reinit_decoder and mode == vocabulary.FINE_TUNE)
+        return model, train_rows
 
-
-def _unflagged(detector: AnomalyDetector, view: TargetView, paradigm: Paradigm, rule: ThresholdRule) -> np.ndarray:
-    """The training windows ``detector``, calibrated on them by ``rule``, does not flag."""
-    calibrate_target(detector, view, paradigm, detector.percentile, rule=rule)
-    keep = detector.predict_scores(detector.score_samples(view.x_train, gap=view.gap_train,
-                                                          index=view.index_train)) == 0
-    # A node whose every window is flagged keeps them all rather than training on nothing.
-    return keep if keep.any() else np.ones_like(keep)
-
-
-def calibrate_target(detector: AnomalyDetector, view: TargetView, paradigm: str | Paradigm,
-                     percentile: float, rule: ThresholdRule | None = None) -> dict[str, Any]:
-    """Set a node's threshold from what its :class:`TargetView` allows.
-
-    Used for target nodes and, through the same view, for participating
-    nodes: the F1-best threshold on labelled validation windows in the
-    supervised paradigm (the label-free ``rule`` when they hold one class),
-    else the label-free ``rule`` on the training scores.
-
-    Args:
-        detector: The detector to calibrate (its model is not changed).
-        view: What may be read of the node.
-        paradigm: The paradigm.
-        percentile: Percentile of the ``percentile`` and ``trimmed`` rules.
-        rule: The label-free rule (default :data:`~ftl_tff.paradigms.DEFAULT_THRESHOLD_RULE`).
-
-    Returns:
-        ``{"threshold", "rule", "note", "threshold_z"}`` (``threshold_z``: the
-        threshold on the node's normalised scale).
-    """
-    paradigm = _paradigm(paradigm)
-    rule = rule or ThresholdRule()
-    if paradigm.uses_validation_labels:
-        labels = view.y_validation
-        if labels is not None and len(labels) and 0 < int(np.sum(labels)) < len(labels):
-            detector.calibrate(view.x_validation, labels, rule="best_f1", gap=view.gap_validation,
-                               index=view.index_validation)
-            return {"threshold": float(detector.threshold_), "rule": "best_f1", "note": "",
-                    "threshold_z": float(detector.normalised_threshold_)}
-        note = f"validation part has one class: {rule.name} threshold used instead of best F1"
-    else:
-        note = ""
-    detector.calibrate(view.x_train, rule=rule.name, percentile=percentile, gap=view.gap_train,
-                       index=view.index_train, **rule.settings)
-    return {"threshold": float(detector.threshold_), "rule": rule.name, "note": note,
-            "threshold_z": float(detector.normalised_threshold_)}
+    def _train(self, weights: list[np.ndarray], x: np.ndarray, *, frozen: bool, epochs: int) -> tf.keras.Model:
+        model, _ = _TRAINERS.train(self.architecture, weights, x, frozen_encoder=frozen, epochs=epochs,
+                                   learning_rate=self.config.learning_rate, batch_size=self.run.fedavg.batch_size,
+                                   optimizer=self.config.optimizer, seed=self.run.seed)
+        return model
 
 
 def transfer_deltas(
@@ -688,14 +486,13 @@ def data_efficiency(
     global_model: tf.keras.Model,
     dataset: Any,
     nodes: Sequence[str],
-    paradigm: str | Paradigm,
+    run: RunConfig,
     config: TransferConfig | None = None,
     *,
     days: Sequence[float] = (1, 3, 7, 14),
     include_full: bool = True,
     echo: Callable[[str], None] | None = None,
     federation_z: float | None = None,
-    **split_kwargs: Any,
 ) -> pd.DataFrame:
     """F1 of local and transferred models as a node's own training data shrinks.
 
@@ -710,13 +507,12 @@ def data_efficiency(
         global_model: The federated global autoencoder.
         dataset: The processed dataset (or feature-set view).
         nodes: Target node ids.
-        paradigm: The run's paradigm.
+        run: The source run's configuration (paradigm, split, score).
         config: Transfer configuration (modes and the local baseline).
         days: Training budgets in days.
         include_full: Add the full training part as one more budget.
         echo: Progress lines.
         federation_z: The federation's normalised threshold (``transferred`` rule).
-        **split_kwargs: Split options (as the run's).
 
     Returns:
         One row per (node, budget, method): ``node``, ``budget`` (``"1d"``...
@@ -726,14 +522,13 @@ def data_efficiency(
         ``n_windows`` (training windows used), ``method`` and the detection
         metrics.
     """
-    config = config or TransferConfig()
     budgets: list[float | None] = [float(d) for d in sorted(set(days))]
     if any(d <= 0 for d in budgets):
         raise ConfigError(f"data-efficiency budgets must be > 0 days, got {list(days)}")
     if include_full:
         budgets.append(None)
     frames = []
-    full = prepare_targets(dataset, nodes, paradigm, **split_kwargs)
+    full = prepare_targets(dataset, nodes, run)
     spans = {n: _train_span_days(full.node_data[n].index_train) for n in full.nodes}
     steps = {n: _window_days(full.node_data[n].index_train) for n in full.nodes}
     for budget in budgets:
@@ -741,9 +536,8 @@ def data_efficiency(
         keep = [n for n in full.nodes if budget is None or budget <= spans[n] + 1e-9]
         if not keep:
             continue
-        targets = full if budget is None else prepare_targets(dataset, keep, paradigm, train_days=budget,
-                                                              **split_kwargs)
-        result = transfer_to_nodes(global_model, targets, paradigm, config, federation_z=federation_z)
+        targets = full if budget is None else prepare_targets(dataset, keep, run, train_days=budget)
+        result = transfer_to_nodes(global_model, targets, run, config, federation_z=federation_z)
         table = result.per_node
         table.insert(1, "budget", label)
         # The amount of data used, in days of windows (a blocked split's training part spans more calendar days).
@@ -828,7 +622,3 @@ def _train_span_days(index: pd.Index) -> float:
         return 0.0
     step = pd.Series(index).diff().median()
     return float((index.max() - index.min() + step) / pd.Timedelta(days=1))
-
-
-def _paradigm(paradigm: str | Paradigm) -> Paradigm:
-    return paradigm if isinstance(paradigm, Paradigm) else get_paradigm(paradigm)

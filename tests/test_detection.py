@@ -61,12 +61,15 @@ def test_importing_detection_and_metrics_does_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_constructor_only_stores_validated_parameters():
-    detector = AnomalyDetector(encoder_units=[8, 4], score="max")
-    assert detector.encoder_units == (8, 4) and detector.score == "max"
+def test_constructor_only_stores_parameters_unchanged():
+    units = [8, 4]
+    detector = AnomalyDetector(encoder_units=units, score="max")
+    assert detector.encoder_units is units and detector.score == "max"
     assert not hasattr(detector, "model_") and not hasattr(detector, "threshold_")
     assert AnomalyDetector(**detector.get_params()).get_params() == detector.get_params()
     assert "score='max'" in repr(detector)
+    assert detector._validate_params()["encoder_units"] == (8, 4)  # converted where used, not stored
+    assert detector.encoder_units is units
 
 
 @pytest.mark.parametrize("params, message", [
@@ -83,18 +86,21 @@ def test_constructor_only_stores_validated_parameters():
     ({"learning_rate": -1.0}, "learning_rate"),
     ({"seed": -3}, "seed"),
 ])
-def test_invalid_parameters_raise_config_error(params, message):
+def test_invalid_parameters_raise_config_error_at_fit_not_construction(train, params, message):
+    detector = AnomalyDetector(**{**SMALL, **params})  # the constructor only stores them
     with pytest.raises(ConfigError, match=message):
-        AnomalyDetector(**params)
+        detector.fit(train)
 
 
-def test_set_params_validates_and_rejects_unknown_names():
+def test_set_params_stores_rejects_unknown_names_and_fit_validates(train):
     detector = AnomalyDetector().set_params(percentile=95.0)
     assert detector.percentile == 95.0
     with pytest.raises(ConfigError, match="unknown"):
         detector.set_params(colour="red")
+    detector.set_params(percentile=-1)  # stored as given, like the constructor's parameters
+    assert detector.percentile == -1
     with pytest.raises(ConfigError, match="percentile"):
-        detector.set_params(percentile=-1)
+        detector.fit(train)
 
 
 def test_same_seed_gives_identical_weights_and_scores_other_seed_differs(train):
@@ -338,7 +344,9 @@ def test_gap_share_adds_to_the_score_and_caps_label_free_thresholds(fitted, trai
     with pytest.raises(DataError, match="within"):
         fitted.score_samples(train, gap=gap + 1.5)
     with pytest.raises(ConfigError, match="gap_alarm"):
-        AnomalyDetector(gap_alarm=2.0)
+        AnomalyDetector(**SMALL, gap_alarm=2.0).fit(train)
+    with pytest.raises(ConfigError, match="gap_alarm"):
+        AnomalyDetector.from_model(fitted.model_, gap_alarm=2.0)  # from_model checks at once
 
 
 @pytest.mark.parametrize("rule", ["log_robust_z", "robust_z", "iqr", "pot", "trimmed"])

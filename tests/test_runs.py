@@ -120,12 +120,24 @@ def test_unsupervised_training_never_reads_labels(prepared, tmp_path):
 
 
 def test_semi_supervised_trains_on_normal_windows_only(trained):
-    summary = json.loads((trained / "summary.json").read_text())
-    report = pd.DataFrame(summary["split_report"])
-    assert report["train_anomalous"].sum() > 0  # there were anomalous training windows to remove
-    calibration = json.loads((trained / "calibration.json").read_text())
+    from ftl_tff.config import RunConfig
+    from ftl_tff.data.client_data import prepare_federated_data
     from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE
 
+    saved = json.loads((trained / "config.json").read_text())
+    config = RunConfig.from_dict(saved)
+    summary = json.loads((trained / "summary.json").read_text())
+    report = pd.DataFrame(summary["split_report"]).set_index("node")
+    assert report["train_anomalous"].sum() > 0  # there were anomalous training windows to remove
+    # Every client's rows in every round were its normal training windows, and only those.
+    normal = (report["train_windows"] - report["train_anomalous"]).loc[list(config.nodes)]
+    rounds = pd.read_csv(trained / "metrics_per_round.csv")
+    assert (rounds["num_examples"] == int(normal.sum()) * config.fedavg.local_epochs).all()
+    assert int(normal.sum()) < int(report["train_windows"].loc[list(config.nodes)].sum())
+    fed = prepare_federated_data(load_dataset(saved["dataset"]), list(config.nodes), **config.split_kwargs())
+    for node in config.nodes:
+        assert (fed.node_data[node].y_train == 0).all() and len(fed.node_data[node].x_train) == normal[node]
+    calibration = json.loads((trained / "calibration.json").read_text())
     assert all(v["rule"] == DEFAULT_THRESHOLD_RULE for v in calibration.values())
 
 
@@ -151,7 +163,7 @@ def test_bad_inputs_are_one_line_errors(prepared, tmp_path):
     result = runner.invoke(main, ["train", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and "processed dataset not found" in result.output
     result = runner.invoke(main, ["train", str(prepared), "--nodes", "99", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "--nodes must be between 1 and" in result.output
+    assert result.exit_code == 1 and "--nodes: must be between 1 and" in result.output
     result = runner.invoke(main, ["evaluate", str(tmp_path), str(prepared)])
     assert result.exit_code == 1 and "not a run folder" in result.output
     assert not child_pids_named("worker_binary")
@@ -176,10 +188,10 @@ def test_semi_supervised_federated_detects_injected_anomalies(prepared, tmp_path
 def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_class():
     from types import SimpleNamespace
 
+    from ftl_tff.calibration import ThresholdRule, calibrate_target, target_view
     from ftl_tff.detection import AnomalyDetector
     from ftl_tff.models import build_autoencoder
     from ftl_tff.paradigms import get_paradigm
-    from ftl_tff.runs import TrainConfig, _calibrate
 
     rng = np.random.default_rng(0)
     detector = AnomalyDetector.from_model(build_autoencoder(6, encoder_units=(4, 2), seed=0))
@@ -192,7 +204,12 @@ def test_supervised_threshold_uses_validation_labels_and_falls_back_when_one_cla
     node = SimpleNamespace(node="n", x_train=x_train, x_validation=x_val, y_validation=y_val, gap=no_gaps,
                            index=no_gaps)
     supervised = get_paradigm("supervised")
-    p99, p95 = TrainConfig(threshold="percentile", percentile=99.0), TrainConfig(threshold="percentile", percentile=95.0)
+
+    def _calibrate(detector, node, paradigm, percentile):
+        return calibrate_target(detector, target_view(node, paradigm), paradigm, percentile,
+                                rule=ThresholdRule("percentile"))
+
+    p99, p95 = 99.0, 95.0
     done = _calibrate(detector, node, supervised, p99)
     assert done["rule"] == "best_f1" and not done["note"]
     scores = detector.score_samples(x_val)

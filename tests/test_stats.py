@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import doctest
 import re
+import subprocess
+import sys
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +17,8 @@ import pingouin as pg
 import pytest
 from scipy import stats as sps
 
-from ftl_tff.errors import ConfigError, DataError, SchemaError, SelectionError
+from ftl_tff import stats
+from ftl_tff.errors import ConfigError, DataError, FtlError, SchemaError, SelectionError
 from ftl_tff.stats import (
     INDEPENDENT_COLUMNS,
     OMNIBUS_COLUMNS,
@@ -29,6 +35,7 @@ from ftl_tff.stats import (
     to_latex,
     to_markdown,
 )
+from ftl_tff.stats.backend import _value
 
 NODES = [f"n{i}" for i in range(30)]
 
@@ -52,6 +59,11 @@ def reference():
 def first(row: pd.DataFrame) -> dict:
     assert len(row) == 1
     return row.iloc[0].to_dict()
+
+
+def pg_col(result, name: str):
+    """A column of a pingouin result by its pingouin 0.6 name (``p_val``), else by its 0.5 spelling (``p-val``)."""
+    return result[name] if name in result else result[name.replace("_", "-")]
 
 
 @pytest.fixture
@@ -91,10 +103,10 @@ def test_paired_agrees_with_pingouin_and_scipy(data, request):
         sp_t = sps.ttest_rel(x, y)
         pg_w = pg.wilcoxon(x, y, alternative="two-sided")
         pg_t = pg.ttest(x, y, paired=True)
-    assert row["statistic"] == pytest.approx(sp_w.statistic) == pytest.approx(pg_w["W_val"].iloc[0])
-    assert row["p_value"] == pytest.approx(sp_w.pvalue, rel=1e-12) == pytest.approx(pg_w["p_val"].iloc[0])
+    assert row["statistic"] == pytest.approx(sp_w.statistic) == pytest.approx(pg_col(pg_w, "W_val").iloc[0])
+    assert row["p_value"] == pytest.approx(sp_w.pvalue, rel=1e-12) == pytest.approx(pg_col(pg_w, "p_val").iloc[0])
     assert row["t"] == pytest.approx(sp_t.statistic) == pytest.approx(pg_t["T"].iloc[0])
-    assert row["p_value_t"] == pytest.approx(sp_t.pvalue, rel=1e-12) == pytest.approx(pg_t["p_val"].iloc[0])
+    assert row["p_value_t"] == pytest.approx(sp_t.pvalue, rel=1e-12) == pytest.approx(pg_col(pg_t, "p_val").iloc[0])
     assert row["rank_biserial"] == pytest.approx(pg_w["RBC"].iloc[0])
     assert row["cles"] == pytest.approx(pg_w["CLES"].iloc[0])
     assert row["cohen_d"] == pytest.approx(pg.compute_effsize(x, y, paired=True, eftype="cohen"))
@@ -125,7 +137,14 @@ def test_paired_rank_biserial_matches_kerby_by_hand():
 
 def test_paired_columns_are_stable():
     row = paired_comparison(np.arange(6.0), np.arange(6.0)[::-1])
-    assert tuple(row.columns) == PAIRED_COLUMNS
+    assert list(row.columns) == [
+        "comparison", "metric", "label_a", "label_b", "test",
+        "n", "n_dropped", "n_a_better", "n_b_better", "n_ties",
+        "mean_a", "mean_b", "median_a", "median_b", "mean_diff", "median_diff", "ci_low", "ci_high",
+        "statistic", "p_value", "t", "p_value_t", "rank_biserial", "cles", "cohen_d", "hedges_g",
+        "effect", "significant", "note", "summary",
+    ]
+    assert tuple(row.columns) == PAIRED_COLUMNS  # and the documented constant names them
     assert row.loc[0, "test"] == "wilcoxon" and row.loc[0, "comparison"] == "a vs b"
 
 
@@ -397,11 +416,12 @@ def test_independent_agrees_with_pingouin_and_scipy():
         sp_t = sps.ttest_ind(x, y, equal_var=False)
         pg_u = pg.mwu(x, y, alternative="two-sided")
         pg_t = pg.ttest(x, y, correction=True)
-    assert row["statistic"] == pytest.approx(sp_u.statistic) == pytest.approx(pg_u["U_val"].iloc[0])
-    assert row["p_value"] == pytest.approx(sp_u.pvalue, rel=1e-12) == pytest.approx(pg_u["p_val"].iloc[0])
+    assert row["statistic"] == pytest.approx(sp_u.statistic) == pytest.approx(pg_col(pg_u, "U_val").iloc[0])
+    assert row["p_value"] == pytest.approx(sp_u.pvalue, rel=1e-12) == pytest.approx(pg_col(pg_u, "p_val").iloc[0])
     assert row["t"] == pytest.approx(sp_t.statistic) == pytest.approx(pg_t["T"].iloc[0])
-    assert row["p_value_t"] == pytest.approx(sp_t.pvalue, rel=1e-12) == pytest.approx(pg_t["p_val"].iloc[0])
-    assert row["rank_biserial"] == pytest.approx(pg_u["RBC"].iloc[0])
+    assert row["p_value_t"] == pytest.approx(sp_t.pvalue, rel=1e-12) == pytest.approx(pg_col(pg_t, "p_val").iloc[0])
+    # (U_a - U_b) / (n_a n_b) = 2 CLES - 1, positive when A is higher (pingouin 0.5.4's RBC has the other sign)
+    assert row["rank_biserial"] == pytest.approx(2 * pg_u["CLES"].iloc[0] - 1)
     assert row["rank_biserial"] == pytest.approx(2 * sp_u.statistic / (x.size * y.size) - 1)
     assert row["cles"] == pytest.approx(pg_u["CLES"].iloc[0])
     assert row["cohen_d"] == pytest.approx(pg.compute_effsize(x, y, paired=False, eftype="cohen"))
@@ -417,6 +437,13 @@ def test_independent_columns_nan_counting_and_determinism():
     with strict():
         table = independent_comparison(x, y, seed=1)
     row = first(table)
+    assert list(table.columns) == [
+        "comparison", "metric", "label_a", "label_b", "test",
+        "n_a", "n_b", "n_dropped",
+        "mean_a", "mean_b", "median_a", "median_b", "mean_diff", "median_diff", "ci_low", "ci_high",
+        "statistic", "p_value", "t", "p_value_t", "rank_biserial", "cles", "cohen_d", "hedges_g",
+        "effect", "significant", "note", "summary",
+    ]
     assert tuple(table.columns) == INDEPENDENT_COLUMNS
     assert (row["n_a"], row["n_b"], row["n_dropped"]) == (6, 5, 3)
     assert "3 NaN value(s) dropped" in row["note"]
@@ -483,6 +510,14 @@ def test_multi_comparison_agrees_with_scipy_friedman_and_holm(long_table):
         res = multi_comparison(long_table, dv="f1", within="method", subject="node")
     assert isinstance(res, MultiComparison)
     omnibus = first(res.omnibus)
+    assert list(res.omnibus.columns) == [
+        "dv", "within", "test", "n_subjects", "n_conditions", "n_dropped_subjects",
+        "statistic", "p_value", "kendall_w", "significant", "note", "summary",
+    ]
+    assert list(res.pairwise.columns) == [
+        "a", "b", "n", "median_a", "median_b", "median_diff",
+        "statistic", "p_value", "p_holm", "rank_biserial", "effect", "significant", "note", "summary",
+    ]
     assert tuple(res.omnibus.columns) == OMNIBUS_COLUMNS and tuple(res.pairwise.columns) == PAIRWISE_COLUMNS
     wide = long_table.pivot(index="node", columns="method", values="f1")
     conditions = ["local", "fedavg", "fine_tune", "fedprox"]
@@ -521,7 +556,7 @@ def test_multi_comparison_agrees_with_scipy_friedman_and_holm(long_table):
         mine = pairs[
             ((pairs["a"] == r["A"]) & (pairs["b"] == r["B"])) | ((pairs["a"] == r["B"]) & (pairs["b"] == r["A"]))
         ]
-        assert mine["p_holm"].iloc[0] == pytest.approx(r["p_corr"])
+        assert mine["p_holm"].iloc[0] == pytest.approx(pg_col(r, "p_corr"))
     assert list(pairs["significant"]) == list(holm < 0.05)
     np.testing.assert_allclose(
         pairs["median_diff"], [np.median(wide[a] - wide[b]) for a, b in zip(pairs["a"], pairs["b"])]
@@ -649,7 +684,9 @@ def test_to_markdown_renders_a_pipe_table(continuous):
     text = to_markdown(rows, columns=REPORT_COLUMNS)
     lines = text.rstrip("\n").split("\n")
     assert len(lines) == 2 + len(rows)
-    assert split_row(lines[0]) == list(REPORT_COLUMNS)
+    assert split_row(lines[0]) == [
+        "comparison", "metric", "n", "median_diff", "ci_low", "ci_high", "p_value", "rank_biserial", "effect",
+    ]
     assert all(set(cell) <= set("-:") for cell in split_row(lines[1]))
     body = [split_row(line) for line in lines[2:]]
     assert all(len(cells) == len(REPORT_COLUMNS) for cells in body)
@@ -659,7 +696,7 @@ def test_to_markdown_renders_a_pipe_table(continuous):
     assert body[1][0] == "fed\\|avg vs local"  # pipe escaped
     assert body[0][REPORT_COLUMNS.index("n")] == "30"
     assert body[0][REPORT_COLUMNS.index("rank_biserial")] == f"{rows.loc[0, 'rank_biserial']:.3f}"
-    assert split_row(to_markdown(rows, digits=1).split("\n")[0]) == list(PAIRED_COLUMNS)
+    assert split_row(to_markdown(rows, digits=1).split("\n")[0]) == list(rows.columns)  # None: every column
     with pytest.raises(ConfigError, match="'nope'"):
         to_markdown(rows, columns=["comparison", "nope"])
 
@@ -678,3 +715,110 @@ def test_to_latex_escapes_and_uses_booktabs(continuous):
     assert "\\caption{Paired tests \\& effects}" in wrapped and "\\label{tab:paired}" in wrapped
     assert wrapped.startswith("\\begin{table}") and wrapped.rstrip().endswith("\\end{table}")
     assert "\\textless{} 0.0001" in to_latex(pd.DataFrame({"p_value": [1e-9]}))
+
+
+# --------------------------------------------------------------------------- pingouin versions
+
+
+def test_value_reads_either_spelling_and_names_a_missing_column():
+    assert _value(pd.DataFrame({"p_val": [0.25]}), "p_val", "p-val") == 0.25
+    assert _value(pd.DataFrame({"p-val": [0.25]}), "p_val", "p-val") == 0.25
+    assert _value(pd.DataFrame({"p_val": [0.1], "p-val": [0.9]}), "p_val", "p-val") == 0.1  # the first name wins
+    with pytest.raises(FtlError, match=r"pingouin \S+ returned no column 'W_val' or 'W-val' \(it has RBC, CLES\)"):
+        _value(pd.DataFrame({"RBC": [0.1], "CLES": [0.5]}), "W_val", "W-val")
+
+
+# What pingouin 0.5.4 returns instead: hyphenated columns, and the Mann-Whitney RBC with the opposite sign.
+PINGOUIN_05_NAMES = {"W_val": "W-val", "U_val": "U-val", "p_val": "p-val", "p_unc": "p-unc", "cohen_d": "cohen-d",
+                     "CI95": "CI95%"}
+
+
+def pingouin_05(name: str):
+    """``pingouin.<name>`` returning what pingouin 0.5.4 returns."""
+    new = getattr(pg, name)
+
+    def old(*args, **kwargs):
+        res = new(*args, **kwargs).rename(columns=PINGOUIN_05_NAMES)
+        if name == "mwu":
+            res["RBC"] = -res["RBC"]
+        return res
+
+    return old
+
+
+def test_pingouin_05_results_give_the_same_rows(monkeypatch, continuous, long_table):
+    a, b = continuous
+    x, y = a.to_numpy()[:18], b.to_numpy()[5:]
+
+    def rows():
+        with strict():
+            multi = multi_comparison(long_table, dv="f1", within="method", subject="node")
+            return paired_comparison(a, b), independent_comparison(x, y), multi.omnibus, multi.pairwise
+
+    expected = rows()
+    for name in ("wilcoxon", "mwu", "ttest", "friedman"):
+        monkeypatch.setattr(pg, name, pingouin_05(name))
+    with reference():
+        assert "W-val" in pg.wilcoxon(a, b).columns and "U-val" in pg.mwu(x, y).columns  # the stand-in works
+    for got, want in zip(rows(), expected):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert expected[1].loc[0, "rank_biserial"] > 0  # A's values are higher: positive whatever pingouin's sign
+
+
+# --------------------------------------------------------------------------- package layout
+
+
+def test_the_package_exports_the_public_names_from_their_modules():
+    assert sorted(stats.__all__) == [
+        "INDEPENDENT_COLUMNS", "MultiComparison", "OMNIBUS_COLUMNS", "PAIRED_COLUMNS", "PAIRWISE_COLUMNS",
+        "REPORT_COLUMNS", "effect_label", "format_p", "independent_comparison", "multi_comparison", "paired_by",
+        "paired_comparison", "to_latex", "to_markdown",
+    ]
+    homes = {name: getattr(stats, name).__module__ for name in stats.__all__ if not name.endswith("_COLUMNS")}
+    assert homes == {
+        "MultiComparison": "ftl_tff.stats.multi",
+        "multi_comparison": "ftl_tff.stats.multi",
+        "paired_comparison": "ftl_tff.stats.paired",
+        "paired_by": "ftl_tff.stats.paired",
+        "independent_comparison": "ftl_tff.stats.independent",
+        "format_p": "ftl_tff.stats.summaries",
+        "effect_label": "ftl_tff.stats.summaries",
+        "to_markdown": "ftl_tff.stats.render",
+        "to_latex": "ftl_tff.stats.render",
+    }
+    assert stats.PAIRED_COLUMNS is stats.columns.PAIRED_COLUMNS and stats.REPORT_COLUMNS is stats.columns.REPORT_COLUMNS
+
+
+def test_the_modules_import_each_other_without_cycles_and_only_at_the_top():
+    folder = Path(stats.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = {node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))}
+        nested = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and n not in top]
+        for node in nested:  # only pingouin is imported lazily (its import takes seconds)
+            assert isinstance(node, ast.Import) and [a.name for a in node.names] == ["pingouin"], path.name
+        graph[path.stem] = {n.module for n in top if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    assert set(graph) >= {"columns", "summaries", "render", "common", "backend", "bootstrap", "paired",
+                          "independent", "multi"}
+    done: list[str] = []
+    while len(done) < len(graph):  # peel off the modules whose imports are all done: stuck means a cycle
+        ready = sorted(m for m, deps in graph.items() if m not in done and deps <= set(done))
+        assert ready, f"import cycle among {sorted(set(graph) - set(done))}"
+        done += ready
+    assert done[-1] == "__init__"
+    assert graph["summaries"] == set()  # the words build on nothing else of the package
+    assert all("render" not in graph[m] for m in ("paired", "independent", "multi"))  # tests never render
+
+
+def test_importing_the_package_does_not_import_pingouin():
+    code = "import sys, ftl_tff.stats; sys.exit(int('pingouin' in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("module", ["", ".summaries", ".render", ".paired", ".independent", ".multi"])
+def test_docstring_examples_hold(module):
+    target = sys.modules[f"ftl_tff.stats{module}"]
+    with reference():
+        result = doctest.testmod(target, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

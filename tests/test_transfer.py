@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ftl_tff.calibration import target_view
+from ftl_tff.config import RunConfig, TransferConfig
 from ftl_tff.data import load_dataset, prepare
 from ftl_tff.data.scaling import NodeScaler
 from ftl_tff.data.synthetic import generate_raw
@@ -16,18 +18,21 @@ from ftl_tff.detection import AnomalyDetector
 from ftl_tff.errors import ConfigError, DataError
 from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE
 from ftl_tff.transfer import (
-    TransferConfig,
     data_efficiency,
     efficiency_summary,
     fine_tune,
     prepare_targets,
-    target_view,
     transfer_deltas,
     transfer_to_nodes,
 )
 
-SPLIT = {"train": 0.6, "validation": 0.2}
-FAST = {"epochs": 2, "batch_size": 64}
+SPLIT = {"split": "chronological", "train": 0.6, "validation": 0.2}
+FAST = {"epochs": 2}
+
+
+def run(paradigm: str) -> RunConfig:
+    """The source run's settings transfer reads: paradigm, split and a batch size of 64."""
+    return RunConfig.from_flat({"paradigm": paradigm, "batch_size": 64, **SPLIT})
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def global_model(dataset):
     """A small 'global' model trained on the first two nodes (stands in for the federated one)."""
-    fed = prepare_targets(dataset, dataset.nodes[:2], "unsupervised", **SPLIT)
+    fed = prepare_targets(dataset, dataset.nodes[:2], run("unsupervised"))
     x = np.concatenate([fed.node_data[n].x_train for n in fed.nodes])
     return AnomalyDetector(encoder_units=(16, 4), epochs=2, seed=0).fit(x).model_
 
@@ -57,7 +62,7 @@ def _same(a, b):
 
 
 def test_fine_tune_freezes_the_encoder_and_changes_the_decoder(dataset, global_model):
-    x = prepare_targets(dataset, dataset.nodes[2:3], "unsupervised", **SPLIT).node_data[dataset.nodes[2]].x_train
+    x = prepare_targets(dataset, dataset.nodes[2:3], run("unsupervised")).node_data[dataset.nodes[2]].x_train
     encoder0, decoder0 = _parts(global_model)
     tuned = fine_tune(global_model, x, mode="fine-tune", epochs=2, seed=0)
     encoder1, decoder1 = _parts(tuned)
@@ -72,7 +77,7 @@ def test_fine_tune_freezes_the_encoder_and_changes_the_decoder(dataset, global_m
 
 
 def test_reinit_decoder_starts_from_fresh_decoder_weights(dataset, global_model):
-    x = prepare_targets(dataset, dataset.nodes[2:3], "unsupervised", **SPLIT).node_data[dataset.nodes[2]].x_train
+    x = prepare_targets(dataset, dataset.nodes[2:3], run("unsupervised")).node_data[dataset.nodes[2]].x_train
     kept = fine_tune(global_model, x, mode="fine-tune", epochs=1, learning_rate=1e-9, seed=0)
     fresh = fine_tune(global_model, x, mode="fine-tune", epochs=1, learning_rate=1e-9, reinit_decoder=True, seed=0)
     # With a vanishing learning rate the weights stay where they started.
@@ -103,12 +108,12 @@ class _Poison:
 
 @pytest.mark.parametrize("paradigm", ["unsupervised", "semi-supervised"])
 def test_transfer_never_reads_target_labels_without_supervision(dataset, global_model, paradigm):
-    targets = prepare_targets(dataset, dataset.nodes[2:], paradigm, **SPLIT)
+    targets = prepare_targets(dataset, dataset.nodes[2:], run(paradigm))
     # Unlabelled targets keep every training window: none was dropped by label.
     assert (targets.preparation_report["train_anomalous_removed"] == 0).all()
     for node in targets.nodes:
         targets.node_data[node] = replace(targets.node_data[node], y_train=_Poison(), y_validation=_Poison())
-    result = transfer_to_nodes(global_model, targets, paradigm,
+    result = transfer_to_nodes(global_model, targets, run(paradigm),
                                TransferConfig(modes=["zero-shot", "fine-tune", "full-fine-tune"], **FAST))
     assert set(result.per_node["method"]) == {"zero-shot", "fine-tune", "full-fine-tune", "local"}
     assert not result.per_node["labels_used"].any()
@@ -117,29 +122,29 @@ def test_transfer_never_reads_target_labels_without_supervision(dataset, global_
 
 
 def test_supervised_transfer_uses_validation_labels(dataset, global_model):
-    targets = prepare_targets(dataset, dataset.nodes[2:], "supervised", **SPLIT)
-    unlabelled = prepare_targets(dataset, dataset.nodes[2:], "unsupervised", **SPLIT)
+    targets = prepare_targets(dataset, dataset.nodes[2:], run("supervised"))
+    unlabelled = prepare_targets(dataset, dataset.nodes[2:], run("unsupervised"))
     node = targets.nodes[0]
     # Supervised targets train on normal windows only (labels allowed).
     assert (targets.node_data[node].y_train == 0).all()
     assert len(targets.node_data[node].x_train) < len(unlabelled.node_data[node].x_train)
     view = target_view(targets.node_data[node], "supervised")
     assert view.labels_used and target_view(targets.node_data[node], "semi-supervised").y_validation is None
-    result = transfer_to_nodes(global_model, targets, "supervised", TransferConfig(modes=["zero-shot"], **FAST))
+    result = transfer_to_nodes(global_model, targets, run("supervised"), TransferConfig(modes=["zero-shot"], **FAST))
     rules = set(result.per_node["rule"])
     assert rules <= {"best_f1", DEFAULT_THRESHOLD_RULE} and result.per_node["labels_used"].all()
     poisoned = replace(targets.node_data[node], y_validation=_Poison())
     targets.node_data = {node: poisoned}
     with pytest.raises(AssertionError, match="labels were read"):
-        transfer_to_nodes(global_model, targets, "supervised", TransferConfig(modes=["zero-shot"], **FAST))
+        transfer_to_nodes(global_model, targets, run("supervised"), TransferConfig(modes=["zero-shot"], **FAST))
 
 
 def test_a_node_result_does_not_depend_on_the_nodes_before_it(dataset, global_model):
     config = TransferConfig(modes=["fine-tune"], **FAST)
-    both = prepare_targets(dataset, dataset.nodes[2:], "unsupervised", **SPLIT)
-    alone = prepare_targets(dataset, dataset.nodes[3:], "unsupervised", **SPLIT)
-    after = transfer_to_nodes(global_model, both, "unsupervised", config).per_node
-    first = transfer_to_nodes(global_model, alone, "unsupervised", config).per_node
+    both = prepare_targets(dataset, dataset.nodes[2:], run("unsupervised"))
+    alone = prepare_targets(dataset, dataset.nodes[3:], run("unsupervised"))
+    after = transfer_to_nodes(global_model, both, run("unsupervised"), config).per_node
+    first = transfer_to_nodes(global_model, alone, run("unsupervised"), config).per_node
     node = dataset.nodes[3]
     a = after[after["node"] == node].set_index("method")
     b = first[first["node"] == node].set_index("method")
@@ -147,8 +152,8 @@ def test_a_node_result_does_not_depend_on_the_nodes_before_it(dataset, global_mo
 
 
 def test_transfer_scores_cover_every_test_window(dataset, global_model):
-    targets = prepare_targets(dataset, dataset.nodes[2:], "unsupervised", **SPLIT)
-    result = transfer_to_nodes(global_model, targets, "unsupervised", TransferConfig(modes=["zero-shot"], **FAST),
+    targets = prepare_targets(dataset, dataset.nodes[2:], run("unsupervised"))
+    result = transfer_to_nodes(global_model, targets, run("unsupervised"), TransferConfig(modes=["zero-shot"], **FAST),
                                keep_detectors=True)
     for node in targets.nodes:
         rows = result.scores[(result.scores["node"] == node) & (result.scores["method"] == "local")]
@@ -182,8 +187,8 @@ def test_transfer_deltas_average_seeds_per_node_first():
 
 def test_train_days_keeps_the_most_recent_windows_and_refits_the_scaler(dataset):
     node = dataset.nodes[2]
-    full = prepare_targets(dataset, [node], "unsupervised", **SPLIT)
-    short = prepare_targets(dataset, [node], "unsupervised", train_days=1, **SPLIT)
+    full = prepare_targets(dataset, [node], run("unsupervised"))
+    short = prepare_targets(dataset, [node], run("unsupervised"), train_days=1)
     f, s = full.node_data[node], short.node_data[node]
     assert len(s.x_train) < len(f.x_train)
     assert s.index_train.min() > f.index_train.max() - pd.Timedelta(days=1)
@@ -195,12 +200,12 @@ def test_train_days_keeps_the_most_recent_windows_and_refits_the_scaler(dataset)
     np.testing.assert_allclose(s.scaler.to_dict()["data_min"], expected.to_dict()["data_min"])
     np.testing.assert_allclose(s.scaler.to_dict()["data_max"], expected.to_dict()["data_max"])
     with pytest.raises(ConfigError, match="train_days"):
-        prepare_targets(dataset, [node], "unsupervised", train_days=0, **SPLIT)
+        prepare_targets(dataset, [node], run("unsupervised"), train_days=0)
 
 
 def test_data_efficiency_scores_every_budget_on_the_same_test_windows(dataset, global_model):
-    table = data_efficiency(global_model, dataset, dataset.nodes[2:], "unsupervised",
-                            TransferConfig(modes=["fine-tune"], **FAST), days=(0.5, 1), **SPLIT)
+    table = data_efficiency(global_model, dataset, dataset.nodes[2:], run("unsupervised"),
+                            TransferConfig(modes=["fine-tune"], **FAST), days=(0.5, 1))
     assert set(table["budget"]) == {"0.5d", "1d", "full"}
     assert set(table["method"]) == {"fine-tune", "local"}
     windows = table.groupby("budget")["n_windows"].median()
@@ -226,15 +231,15 @@ def test_efficiency_summary_finds_the_smallest_matching_budget():
 
 
 def test_transfer_config_is_validated():
-    for bad in ({"modes": ["warm-start"]}, {"epochs": 0}, {"percentile": 100}, {"learning_rate": 0},
+    for bad in ({"modes": ["warm-start"]}, {"epochs": 0}, {"threshold": "contamination"}, {"learning_rate": 0},
                 {"modes": [], "local_baseline": False}):
         with pytest.raises(ConfigError):
             TransferConfig(**bad).validate()
 
 
 def test_the_global_model_is_the_zero_shot_model(dataset, global_model, tmp_path: Path):
-    targets = prepare_targets(dataset, dataset.nodes[3:], "unsupervised", **SPLIT)
-    result = transfer_to_nodes(global_model, targets, "unsupervised",
+    targets = prepare_targets(dataset, dataset.nodes[3:], run("unsupervised"))
+    result = transfer_to_nodes(global_model, targets, run("unsupervised"),
                                TransferConfig(modes=["zero-shot"], local_baseline=False, **FAST))
     node = dataset.nodes[3]
     data = targets.node_data[node]
@@ -255,7 +260,7 @@ def test_efficiency_summary_does_not_claim_a_ratio_against_a_zero_reference():
 @pytest.mark.parametrize("paradigm", ["unsupervised", "semi-supervised"])
 def test_trimmed_fine_tuning_excludes_the_windows_the_global_model_flags(dataset, global_model, paradigm):
     node = dataset.nodes[2]
-    targets = prepare_targets(dataset, [node], paradigm, **SPLIT)
+    targets = prepare_targets(dataset, [node], run(paradigm))
     data = targets.node_data[node]
     config = TransferConfig(modes=["fine-tune"], **FAST)
     # The windows the zero-shot detector flags, computed here independently of transfer.
@@ -265,14 +270,14 @@ def test_trimmed_fine_tuning_excludes_the_windows_the_global_model_flags(dataset
     assert 0 < (~keep).sum() < len(keep), "the fixture should have some flagged training windows"
     labels = data.y_train.copy()
     data.y_train, data.y_validation = _Poison(), _Poison()  # trimming must not read labels either
-    result = transfer_to_nodes(global_model, targets, paradigm, config, keep_detectors=True)
+    result = transfer_to_nodes(global_model, targets, run(paradigm), config, keep_detectors=True)
     row = result.per_node.set_index("method").loc["fine-tune"]
     assert row["trained_windows"] == keep.sum() and row["trimmed_windows"] == (~keep).sum()
     # Same weights as fine-tuning on exactly the unflagged windows, so nothing else was trained on.
-    expected = fine_tune(global_model, data.x_train[keep], mode="fine-tune", seed=0, **FAST)
+    expected = fine_tune(global_model, data.x_train[keep], mode="fine-tune", seed=0, batch_size=64, **FAST)
     tuned = result.detectors[(node, "fine-tune")].model_
     assert _same(expected.get_weights(), tuned.get_weights())
-    untrimmed = transfer_to_nodes(global_model, targets, paradigm, replace(config, trim=False),
+    untrimmed = transfer_to_nodes(global_model, targets, run(paradigm), replace(config, trim=False),
                                   keep_detectors=True).detectors[(node, "fine-tune")].model_
     assert not _same(untrimmed.get_weights(), tuned.get_weights())
     assert labels.sum() > 0  # the target did have anomalous training windows to trim
@@ -280,19 +285,19 @@ def test_trimmed_fine_tuning_excludes_the_windows_the_global_model_flags(dataset
 
 def test_trimmed_local_baseline_retrains_without_its_own_flagged_windows(dataset, global_model):
     node = dataset.nodes[3]
-    targets = prepare_targets(dataset, [node], "unsupervised", **SPLIT)
-    result = transfer_to_nodes(global_model, targets, "unsupervised", TransferConfig(modes=[], **FAST))
+    targets = prepare_targets(dataset, [node], run("unsupervised"))
+    result = transfer_to_nodes(global_model, targets, run("unsupervised"), TransferConfig(modes=[], **FAST))
     row = result.per_node.set_index("method").loc["local"]
     assert row["trimmed_windows"] > 0 and row["trained_windows"] + row["trimmed_windows"] == row["train_windows"]
-    plain = transfer_to_nodes(global_model, targets, "unsupervised", TransferConfig(modes=[], trim=False, **FAST))
+    plain = transfer_to_nodes(global_model, targets, run("unsupervised"), TransferConfig(modes=[], trim=False, **FAST))
     assert plain.per_node.set_index("method").loc["local", "trimmed_windows"] == 0
 
 
 def test_transferred_threshold_needs_the_federation_z(dataset, global_model):
-    targets = prepare_targets(dataset, dataset.nodes[2:3], "unsupervised", **SPLIT)
+    targets = prepare_targets(dataset, dataset.nodes[2:3], run("unsupervised"))
     config = TransferConfig(modes=["zero-shot"], local_baseline=False, threshold="transferred", **FAST)
     with pytest.raises(ConfigError, match="normalised threshold"):
-        transfer_to_nodes(global_model, targets, "unsupervised", config)
-    result = transfer_to_nodes(global_model, targets, "unsupervised", config, federation_z=4.0)
+        transfer_to_nodes(global_model, targets, run("unsupervised"), config)
+    result = transfer_to_nodes(global_model, targets, run("unsupervised"), config, federation_z=4.0)
     row = result.per_node.iloc[0]
     assert row["rule"] == "transferred" and row["threshold_z"] == pytest.approx(4.0)

@@ -6,11 +6,12 @@ import sys
 from collections.abc import Iterable
 from typing import TypeVar
 
+from tqdm.auto import tqdm
+
 T = TypeVar("T")
 
 
 def progress_bar(items: Iterable[T], desc: str, disable: bool = False, total: int | None = None) -> Iterable[T]:
     """Wrap ``items`` in a tqdm bar on stderr (disabled when asked or not a TTY)."""
-    from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, total=total, disable=disable or not sys.stderr.isatty(), leave=False, file=sys.stderr)

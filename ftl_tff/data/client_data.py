@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from ftl_tff import vocabulary
 from ftl_tff.data.gaps import NodeGap
 from ftl_tff.data.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler, checked_clip
 from ftl_tff.data.splits import (
@@ -58,6 +59,7 @@ from ftl_tff.errors import (
     SelectionError,
     SourceNotFoundError,
 )
+from ftl_tff.records import read_record
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -76,7 +78,7 @@ __all__ = [
 ]
 
 #: Split methods understood by :func:`prepare_federated_data`.
-SPLIT_METHODS = ("chronological", "blocked")
+SPLIT_METHODS = vocabulary.SPLITS
 
 #: File name of the JSON index written next to the per-node TFRecord files.
 RECORDS_INDEX_NAME = "client_records.json"
@@ -388,8 +390,8 @@ def make_client_data(arrays: Mapping[str, np.ndarray]) -> tff.simulation.dataset
         DataError: If an array holds NaN or infinite values (impute first).
     """
     client_ids, matrices = _check_client_arrays(arrays)
-    import tensorflow as tf
-    import tensorflow_federated as tff
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     rows = _StackedRows(client_ids, matrices)
 
@@ -432,7 +434,7 @@ def write_client_records(directory: str | Path, arrays: Mapping[str, np.ndarray]
     client_ids, matrices = _check_client_arrays(arrays)
     for client_id in client_ids:
         _check_safe_id(client_id)
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -482,8 +484,8 @@ def client_data_from_records(directory: str | Path) -> tff.simulation.datasets.C
     missing = [cid for cid in client_ids if not (folder / f"{cid}{_RECORD_SUFFIX}").is_file()]
     if missing:
         raise SourceNotFoundError(f"{folder}: record files missing for nodes {missing[:10]}")
-    import tensorflow as tf
-    import tensorflow_federated as tff
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     prefix = str(folder) + "/"
     known_ids = frozenset(client_ids)
@@ -655,11 +657,8 @@ def _read_records_index(folder: Path) -> dict[str, Any]:
     index_path = folder / RECORDS_INDEX_NAME
     if not index_path.is_file():
         raise SourceNotFoundError(f"{index_path} not found (write it with write_client_records)")
-    try:
-        index = json.loads(index_path.read_text())
-    except json.JSONDecodeError as error:
-        raise SchemaError(f"{index_path}: not valid JSON ({error})") from error
-    if not isinstance(index, dict) or index.get("format") != _RECORDS_FORMAT:
+    index = read_record(index_path, "client records index")
+    if index.get("format") != _RECORDS_FORMAT:
         raise SchemaError(f"{index_path}: not a {_RECORDS_FORMAT!r} index")
     client_ids = index.get("client_ids")
     if not isinstance(client_ids, list) or not client_ids:

@@ -36,9 +36,12 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import ConfigError, CorruptFileError, EmptyNodeError, SchemaError, SourceNotFoundError
+from ..records import read_record
+from ..vocabulary import sort_nodes
+from .features import feature_set_columns
 from .labels import LABEL_RULES, anticipate, rule_positive
 from .schema import align_columns, check_policies, coverage_arrays, coverage_names_for, pool_core_temperatures
-from .source import NAGIOS_COLUMNS, SourceWindows, sort_nodes
+from .source import NAGIOS_COLUMNS, SourceWindows
 from .windows import STATS, window_ns
 
 FORMAT_VERSION = 1
@@ -352,8 +355,6 @@ class ProcessedDataset:
             A dataset whose ``feature_columns`` are the set's columns; the
             files on disk are shared, nothing is copied.
         """
-        from .features import feature_set_columns
-
         columns = feature_set_columns(self.manifest, features)
         name = features if isinstance(features, str) else f"{len(columns)} columns"
         manifest = {**self.manifest, "feature_columns": columns, "feature_set": name}
@@ -416,10 +417,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise SourceNotFoundError(f"processed dataset not found: {path}")
     if not manifest_path.exists():
         raise SourceNotFoundError(f"{path} is not a processed dataset: no {MANIFEST} (make one with `ftl-tff data prepare`)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CorruptFileError(f"{manifest_path}: invalid JSON ({exc})") from exc
+    manifest = read_record(manifest_path, "dataset manifest")
     for key in ("feature_columns", "nodes", "label_rule", "window"):
         if key not in manifest:
             raise SchemaError(f"{manifest_path}: missing key {key!r}")

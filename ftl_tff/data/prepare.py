@@ -48,12 +48,12 @@ def read_source(
                         nodes=nodes, start=start, end=end, show_progress=show_progress)
     if format == "aggregated":
         if plugins:
-            raise ConfigError("--plugins does not apply to the aggregated release (it holds IPMI metrics only)")
+            raise ConfigError("plugins: do not apply to the aggregated release (it holds IPMI metrics only)")
         return read_aggregated(source, window=window, nodes=nodes, start=start, end=end, metrics=metrics,
                                show_progress=show_progress)
     if format == "wide":
         if metrics:
-            raise ConfigError("--metrics does not apply to wide tables; select tables with --plugins")
+            raise ConfigError("metrics: do not apply to wide tables; select tables with plugins")
         return read_wide(source, window=window, nodes=nodes, start=start, end=end, plugins=plugins,
                          show_progress=show_progress)
     raise ConfigError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")

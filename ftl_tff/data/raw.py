@@ -42,8 +42,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
+from ..vocabulary import sort_nodes
 from ._progress import progress_bar
-from .source import SourceWindows, nagios_frame, sort_nodes, to_utc
+from .source import SourceWindows, nagios_frame, to_utc
 from .windows import finalize, partial_stats_arrays, window_ns, window_numbers
 
 #: Plugins read by default: hardware sensors and OS/GPU metrics.
@@ -383,7 +384,7 @@ def read_raw(
             raise SelectionError(f"plugin {plugin!r} is not a per-node telemetry plugin; use {', '.join(NODE_PLUGINS)}")
     wanted = list(plugins) + ([NAGIOS_PLUGIN] if labels else [])
     if labels and NAGIOS_PLUGIN not in {f.plugin for f in files}:
-        raise SelectionError(f"{root}: no {NAGIOS_PLUGIN} folder, so no labels; pass labels=False (--no-labels) to read telemetry only")
+        raise SelectionError(f"{root}: no {NAGIOS_PLUGIN} folder, so no labels; pass labels=False to read telemetry only")
     chosen = select_files(files, wanted, metrics, start_ts, end_ts)
     node_set = {str(n) for n in nodes} if nodes else None
     start_ns = None if start_ts is None else start_ts.value

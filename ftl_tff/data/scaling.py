@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ftl_tff import vocabulary
 from ftl_tff.errors import ConfigError, DataError, SchemaError
 
 __all__ = ["IMPUTE_POLICIES", "Imputed", "NodeImputer", "NodeScaler"]
 
 #: Imputation policies understood by :class:`NodeImputer`.
-IMPUTE_POLICIES = ("median", "zero", "ffill", "drop")
+IMPUTE_POLICIES = vocabulary.IMPUTE_POLICIES
 
 _SCALER_FORMAT = "ftl_tff.NodeScaler/1"
 _IMPUTER_FORMAT = "ftl_tff.NodeImputer/1"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import sort_nodes
 from .windows import WindowStats
 
 #: Columns of the per-node Nagios summary, one row per window.
@@ -73,9 +74,6 @@ class SourceWindows:
         return sort_nodes(seen)
 
 
-def sort_nodes(nodes) -> list[str]:
-    """Sort node ids numerically where they are integers, then as text."""
-    return sorted({str(n) for n in nodes}, key=lambda n: (0, int(n), n) if n.isdigit() else (1, 0, n))
 
 
 def nagios_frame(window: np.ndarray, state_max, warning, critical, unknown, drained) -> pd.DataFrame:

@@ -119,6 +119,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from ftl_tff.errors import ConfigError
 
@@ -1517,7 +1518,6 @@ def generate_raw(
     written: dict[str, list[str]] = {"ipmi_pub": [], "ganglia_pub": [], "nagios_pub": []}
     bar = specs
     if progress:
-        from tqdm.auto import tqdm
 
         bar = tqdm(specs, desc="synthetic M100 metrics", unit="metric")
     for spec in bar:

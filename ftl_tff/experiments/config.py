@@ -2,9 +2,12 @@
 
 An experiment file is TOML (``.toml``) or YAML (``.yaml``/``.yml``) with the
 keys of :class:`ExperimentConfig`; the tables ``[training]``, ``[transfer]``
-and ``[data_efficiency]`` hold the options of
-:class:`~ftl_tff.runs.TrainConfig`, :class:`~ftl_tff.transfer.TransferConfig`
-and the data-efficiency study. A relative ``dataset`` path is read relative
+and ``[data_efficiency]`` hold the fields of
+:class:`~ftl_tff.config.RunConfig` (any leaf field but those the grid sets:
+paradigm, seed, features, baselines, nodes), of
+:class:`~ftl_tff.config.TransferConfig` and of :class:`EfficiencyConfig`.
+``ftl-tff train``, ``federated`` and ``transfer`` read the same files
+(``--config FILE``). A relative ``dataset`` path is read relative
 to the file. Example::
 
     name = "topn-vs-randomn"
@@ -38,29 +41,56 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceNotFoundError
-from ..paradigms import PARADIGMS, get_paradigm
-from ..selection import CRITERIA
+from ..config import RunConfig, TransferConfig, flat_fields, read_config_file
+from ..errors import ConfigError
+from ..paradigms import get_paradigm
+from ..vocabulary import BASELINES, CRITERIA, FEATURE_SETS, PARADIGMS, STRATEGY_NAMES
 
-#: Strategy spellings accepted in files and on the command line.
-STRATEGY_NAMES = {"top": "top", "topn": "top", "top-n": "top", "random": "random", "randomn": "random",
-                  "random-n": "random"}
-#: TrainConfig options an experiment may set in ``[training]`` (the grid sets the others).
-TRAINING_KEYS = ("rounds", "local_epochs", "batch_size", "client_optimizer", "client_learning_rate",
-                 "server_optimizer", "server_learning_rate", "weighting", "clients_per_round", "split", "train",
-                 "validation", "block", "impute", "clip", "threshold", "percentile", "score", "gap_weight", "smooth_windows",
-                 "encoder_units",
-                 "early_stopping_patience", "workers", "data_on_workers")
+#: RunConfig fields the grid sets per cell, so ``[training]`` may not.
+GRID_KEYS = ("paradigm", "seed", "features", "baselines", "nodes", "selection")
+#: RunConfig options an experiment may set in ``[training]``.
+TRAINING_KEYS = tuple(k for k in flat_fields(RunConfig) if k not in GRID_KEYS)
 #: TransferConfig options an experiment may set in ``[transfer]``.
-TRANSFER_KEYS = ("modes", "epochs", "learning_rate", "optimizer", "reinit_decoder", "local_baseline",
-                 "local_epochs", "threshold", "trim")
+TRANSFER_KEYS = tuple(f.name for f in fields(TransferConfig))
+
+
+@dataclass(frozen=True)
+class EfficiencyConfig:
+    """The data-efficiency study of an experiment.
+
+    Attributes:
+        days: Training budgets in days (empty: no study).
+        paradigm: The cell whose model is studied (default: the grid's first paradigm).
+        strategy: Its strategy (default: the grid's first).
+        n_nodes: Its N (default: the grid's first).
+        seed: Its seed (default: the grid's first).
+        include_full: Add the full training part as one more budget.
+        max_nodes: Study only the first k non-participating nodes, in node order (None: all).
+    """
+
+    days: tuple[float, ...] = ()
+    paradigm: str | None = None
+    strategy: str | None = None
+    n_nodes: int | None = None
+    seed: int | None = None
+    include_full: bool = True
+    max_nodes: int | None = None
+
+    def validate(self, where: str) -> None:
+        """Raise ConfigError naming ``where`` and the key."""
+        if any(not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0 for d in self.days):
+            raise ConfigError(f"{where}data_efficiency.days must be positive numbers, got {list(self.days)}")
+        if self.max_nodes is not None and (not isinstance(self.max_nodes, int) or isinstance(self.max_nodes, bool)
+                                           or self.max_nodes < 1):
+            raise ConfigError(f"{where}data_efficiency.max_nodes must be an integer >= 1, got {self.max_nodes!r}")
+
+
 #: Keys of ``[data_efficiency]``.
-EFFICIENCY_KEYS = ("days", "paradigm", "strategy", "n_nodes", "seed", "include_full", "max_nodes")
+EFFICIENCY_KEYS = tuple(f.name for f in fields(EfficiencyConfig))
 
 
 @dataclass(frozen=True)
@@ -103,13 +133,11 @@ class ExperimentConfig:
         n_nodes: Numbers of participating nodes.
         seeds: Seeds; each cell trains with its seed, Random-N draws with it.
         baselines: Baselines on participating nodes (``local``, ``centralized``).
-        training: :class:`~ftl_tff.runs.TrainConfig` options (:data:`TRAINING_KEYS`).
-        transfer: :class:`~ftl_tff.transfer.TransferConfig` options (:data:`TRANSFER_KEYS`).
-        data_efficiency: ``days`` (budgets; empty for no study) and the cell it
-            runs on (``paradigm``, ``strategy``, ``n_nodes``, ``seed``; default
-            the grid's first of each), ``include_full`` (default true),
-            ``max_nodes`` (study only the first k non-participating nodes, in
-            node order; default all).
+        training: The :class:`~ftl_tff.config.RunConfig` every cell starts
+            from (a table of its fields, :data:`TRAINING_KEYS`, is accepted
+            and converted); the grid sets paradigm, seed, features and baselines.
+        transfer: The :class:`~ftl_tff.config.TransferConfig` (or a table of its fields).
+        data_efficiency: The :class:`EfficiencyConfig` (or a table of its fields).
         metric: The headline metric of the report (``f1`` or ``roc_auc``...).
     """
 
@@ -121,10 +149,10 @@ class ExperimentConfig:
     criterion: str = "training_windows"
     n_nodes: list[int] = field(default_factory=lambda: [10])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    baselines: list[str] = field(default_factory=lambda: ["local", "centralized"])
-    training: dict[str, Any] = field(default_factory=dict)
-    transfer: dict[str, Any] = field(default_factory=dict)
-    data_efficiency: dict[str, Any] = field(default_factory=dict)
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    training: RunConfig = field(default_factory=RunConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    data_efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
     metric: str = "f1"
 
     def __post_init__(self) -> None:
@@ -153,32 +181,24 @@ class ExperimentConfig:
             raise ConfigError(f"{where}criterion: unknown {self.criterion!r} (use one of {', '.join(CRITERIA)})")
         self.n_nodes = _ints(self.n_nodes, "n_nodes", where, minimum=1)
         self.seeds = _ints(self.seeds, "seeds", where, minimum=0)
-        if self.features not in ("all", "D1", "D2"):
-            raise ConfigError(f"{where}features: unknown feature set {self.features!r} (use all, D1 or D2)")
-        for key, allowed in (("training", TRAINING_KEYS), ("transfer", TRANSFER_KEYS),
-                             ("data_efficiency", EFFICIENCY_KEYS)):
-            table = getattr(self, key)
-            if not isinstance(table, dict):
-                raise ConfigError(f"{where}{key} must be a table of options, got {type(table).__name__}")
-            unknown = sorted(set(table) - set(allowed))
+        if self.features not in FEATURE_SETS:
+            raise ConfigError(f"{where}features: unknown feature set {self.features!r} (use {', '.join(FEATURE_SETS)})")
+        self.baselines = list(dict.fromkeys(str(b) for b in self.baselines))
+        self.training = _table(self.training, RunConfig, TRAINING_KEYS, "training", where)
+        self.transfer = _table(self.transfer, TransferConfig, TRANSFER_KEYS, "transfer", where)
+        if isinstance(self.data_efficiency, dict):
+            unknown = sorted(set(self.data_efficiency) - set(EFFICIENCY_KEYS))
             if unknown:
-                raise ConfigError(f"{where}{key}: unknown option(s) {', '.join(unknown)} "
-                                  f"(allowed: {', '.join(allowed)})")
-        try:
-            self.train_config(self.cells()[0]).validate()
-            self.transfer_config(0).validate()
-        except TypeError as error:
-            raise ConfigError(f"{where}{error}") from error
-        days = self.data_efficiency.get("days", [])
-        if days:
-            budgets = _list(days, "data_efficiency.days", where)
-            if any(not isinstance(d, (int, float)) or isinstance(d, bool) or d <= 0 for d in budgets):
-                raise ConfigError(f"{where}data_efficiency.days must be positive numbers, got {days}")
+                raise ConfigError(f"{where}data_efficiency: unknown option(s) {', '.join(unknown)} "
+                                  f"(allowed: {', '.join(EFFICIENCY_KEYS)})")
+            values = dict(self.data_efficiency)
+            if "days" in values:
+                values["days"] = tuple(_list(values["days"], "data_efficiency.days", where))
+            self.data_efficiency = EfficiencyConfig(**values)
+        self.data_efficiency.validate(where)
+        self.train_config(self.cells()[0])
+        if self.data_efficiency.days:
             self.efficiency_cell()
-            max_nodes = self.data_efficiency.get("max_nodes")
-            if max_nodes is not None and (not isinstance(max_nodes, int) or isinstance(max_nodes, bool)
-                                          or max_nodes < 1):
-                raise ConfigError(f"{where}data_efficiency.max_nodes must be an integer >= 1, got {max_nodes!r}")
 
     # -- the grid ---------------------------------------------------------
 
@@ -187,30 +207,20 @@ class ExperimentConfig:
         return [Cell(p, s, n, seed) for p, s, n, seed in
                 itertools.product(self.paradigms, self.strategies, self.n_nodes, self.seeds)]
 
-    def train_config(self, cell: Cell):
-        """The :class:`~ftl_tff.runs.TrainConfig` of a cell (nodes set later by the selection)."""
-        from ..runs import TrainConfig
-
-        return TrainConfig(paradigm=cell.paradigm, seed=cell.seed, features=self.features,
-                           baselines=list(self.baselines), **self.training)
-
-    def transfer_config(self, seed: int):
-        """The :class:`~ftl_tff.transfer.TransferConfig` of a cell with ``seed``."""
-        from ..transfer import TransferConfig
-
-        shared = {k: self.training[k] for k in ("percentile", "score", "batch_size", "gap_weight", "smooth_windows",
-                                                "threshold")
-                  if k in self.training}
-        return TransferConfig(seed=seed, **{**shared, **self.transfer})
+    def train_config(self, cell: Cell) -> RunConfig:
+        """The :class:`~ftl_tff.config.RunConfig` of a cell (nodes set later by the selection)."""
+        return RunConfig.from_flat({**self.training.flat(), "paradigm": cell.paradigm, "seed": cell.seed,
+                                    "features": self.features, "baselines": list(self.baselines)},
+                                   source=f"cell {cell.cell_id}")
 
     def efficiency_cell(self) -> Cell | None:
         """The cell whose global model the data-efficiency study uses (None: no study)."""
         spec = self.data_efficiency
-        if not spec.get("days"):
+        if not spec.days:
             return None
-        cell = Cell(get_paradigm(spec.get("paradigm", self.paradigms[0])).name,
-                    STRATEGY_NAMES.get(str(spec.get("strategy", self.strategies[0])).lower(), "?"),
-                    int(spec.get("n_nodes", self.n_nodes[0])), int(spec.get("seed", self.seeds[0])))
+        cell = Cell(get_paradigm(spec.paradigm or self.paradigms[0]).name,
+                    STRATEGY_NAMES.get(str(spec.strategy or self.strategies[0]).lower(), "?"),
+                    int(spec.n_nodes or self.n_nodes[0]), int(self.seeds[0] if spec.seed is None else spec.seed))
         if cell not in self.cells():
             raise ConfigError(f"data_efficiency: the cell {cell.cell_id} is not in the grid (its paradigm, strategy, "
                               "n_nodes and seed must be among the experiment's)")
@@ -220,7 +230,12 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe copy (what ``config.json`` of a results folder holds)."""
-        return asdict(self)
+        data = asdict(self)
+        data["training"] = {k: v for k, v in self.training.to_dict().items() if k not in GRID_KEYS}
+        data["transfer"] = self.transfer.to_dict()
+        data["data_efficiency"] = {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in asdict(self.data_efficiency).items()}
+        return data
 
     def fingerprint(self) -> str:
         """A hash of everything that changes results (the name excluded)."""
@@ -246,7 +261,10 @@ class ExperimentConfig:
                 continue
             if key not in data:
                 raise ConfigError(f"unknown experiment option {key!r}")
-            if key in ("training", "transfer", "data_efficiency"):
+            if key == "training":
+                data[key] = {k: v for k, v in self.training.with_options(value, "training").to_dict().items()
+                             if k not in GRID_KEYS}
+            elif key in ("transfer", "data_efficiency"):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
@@ -262,28 +280,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
             invalid values; the message names the file and the key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SourceNotFoundError(f"experiment file not found: {path}")
-    text = path.read_text()
-    try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"{path}: use a .toml, .yaml or .yml experiment file")
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid TOML ({error})") from error
-    except ImportError as error:  # pragma: no cover - pyyaml is a dependency
-        raise ConfigError(f"{path}: reading YAML needs pyyaml") from error
-    except Exception as error:
-        if type(error).__module__.startswith("yaml"):
-            raise ConfigError(f"{path}: invalid YAML ({error})") from error
-        raise
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the file must hold a table of keys")
+    data = read_config_file(path, "experiment file")
     known = {f.name for f in fields(ExperimentConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -317,3 +314,17 @@ def _ints(value: Any, key: str, where: str, minimum: int) -> list[int]:
     if any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in items):
         raise ConfigError(f"{where}{key} must be integers >= {minimum}, got {value!r}")
     return list(dict.fromkeys(items))
+
+
+def _table(value: Any, cls: type, allowed: tuple[str, ...], key: str, where: str) -> Any:
+    """A configuration of ``cls`` from ``value`` (itself, or a table of the ``allowed`` keys), validated."""
+    if isinstance(value, cls):
+        return value.validate()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}{key} must be a table of options, got {type(value).__name__}")
+    groups = {"data", "model", "fedavg", "scoring", "runtime"} if cls is RunConfig else set()
+    unknown = sorted(k for k in value if k not in allowed and k not in groups)
+    if unknown:
+        raise ConfigError(f"{where}{key}: unknown option(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+    return cls.from_flat(value, source=f"{where}{key}".rstrip(": "))
+

@@ -63,7 +63,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from sklearn.metrics import auc, roc_curve
 
+from .. import vocabulary
 from ..errors import DataError, SchemaError, SelectionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,7 +126,7 @@ FIGURE_NAMES: tuple[str, ...] = (
 )
 
 _DPI = 120
-_METHOD_ORDER = ("federated", "centralized", "local", "zero-shot", "fine-tune", "full-fine-tune")
+_METHOD_ORDER = vocabulary.METHOD_ORDER
 #: Transfer modes, in the order plot_all prefers them for the error timeline.
 _TRANSFER_PREFERENCE = ("fine-tune", "zero-shot", "full-fine-tune")
 _PARADIGM_ORDER = ("unsupervised", "semi-supervised", "supervised")
@@ -252,8 +260,6 @@ def _group_title(keys: Mapping[str, Any]) -> str:
 
 def _figure(width: float, height: float) -> Figure:
     """A Figure outside pyplot (no global state, freed with its last reference)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -349,7 +355,6 @@ def plot_delta_per_node(
     groups.sort(key=lambda item: tuple(_rank(column, value) for column, value in item[0].items()))
     label = _metric_label(metric)
 
-    from matplotlib.patches import Patch
 
     rows, cols = _grid(len(groups))
     most = max(g["node"].nunique() for _, g in groups)
@@ -452,7 +457,6 @@ def plot_metric_distributions(
     strategies = _order_strategies(table["strategy"].unique()) if has_strategy else [None]
     label = _metric_label(metric)
 
-    from matplotlib.patches import Patch
 
     rng = np.random.default_rng(0)
     width = 0.8 / len(strategies)
@@ -535,8 +539,6 @@ def plot_roc_curves(
         DataError: If the table is empty.
         SelectionError: If ``node`` or one of ``methods`` is not in the table.
     """
-    from matplotlib.lines import Line2D
-    from sklearn.metrics import auc, roc_curve
 
     _require(scores, ["method", "score", "label"] + (["node"] if node is not None else []), "scores")
     table = _select_node(scores, node, "scores") if node is not None else scores
@@ -701,9 +703,6 @@ def plot_error_timeline(
         SelectionError: If the node, or the method for that node, is not in
             the table.
     """
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     _require(scores, ["node", "method", "window_start", "score", "threshold", "label"], "scores")
     rows = _select_node(scores, node, "scores")
@@ -806,8 +805,6 @@ def plot_training_curves(curves: pd.DataFrame, path: str | Path) -> Path:
         SchemaError: If ``round`` or ``train_loss`` is not a column.
         DataError: If the table is empty or every training loss is NaN.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
 
     _require(curves, ["round", "train_loss"], "training curves")
     table = curves.copy()
@@ -916,7 +913,6 @@ def plot_data_efficiency(efficiency: pd.DataFrame, path: str | Path, *, metric: 
     positive = stats[stats["days"] > 0]
     measured_days = sorted(positive["days"].unique())
 
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     fig = _figure(7.0, 4.6)
     ax = fig.subplots()

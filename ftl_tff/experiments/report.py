@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import stats
-from ..errors import DataError
+from .. import stats, vocabulary
+from ..errors import DataError, SourceNotFoundError
 
 #: Condition columns; missing ones are filled with ``"-"``.
 CONDITIONS: tuple[str, ...] = ("paradigm", "strategy", "n_nodes")
 #: Transfer modes, in report order.
-TRANSFER_METHODS: tuple[str, ...] = ("zero-shot", "fine-tune", "full-fine-tune")
+TRANSFER_METHODS = vocabulary.TRANSFER_MODES
 _PAIRED_SHOWN = ["paradigm", "strategy", "n_nodes", "comparison", "n", "n_a_better", "n_b_better", "median_diff",
                  "ci_low", "ci_high", "p_value", "rank_biserial", "effect"]
 
@@ -338,8 +338,6 @@ def read_per_node(results: str | Path) -> pd.DataFrame:
     Raises:
         SourceNotFoundError: If nothing readable is there.
     """
-    from ..errors import SourceNotFoundError
-
     results = Path(results)
     candidates = [results] if results.is_file() else [results / "per_node.parquet", results / "per_node.csv",
                                                        results / "metrics_per_node.csv"]

@@ -28,6 +28,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,15 @@ from typing import Any
 import pandas as pd
 
 from ..data import ProcessedDataset, load_dataset
-from ..errors import ConfigError
-from ..selection import RandomN, TopN
+from ..errors import ConfigError, RecordError
+from ..federated.runtime import FederatedRuntime
+from ..records import read_record
+from ..runs import load_global_model, select_and_train
+from ..transfer import data_efficiency, efficiency_summary, prepare_targets, transfer_deltas, transfer_to_nodes
+from ..vocabulary import sort_nodes
 from .config import Cell, ExperimentConfig
+from .figures import plot_all
+from .report import CONDITIONS, comparison_tables, write_report
 
 DONE = "done.json"
 
@@ -91,10 +98,6 @@ def run_experiment(
     Raises:
         ConfigError: If ``out`` holds results of a different configuration.
     """
-    from contextlib import ExitStack
-
-    from ..federated.runtime import FederatedRuntime
-
     out = Path(out)
     if fresh and out.exists():
         shutil.rmtree(out)
@@ -109,7 +112,7 @@ def run_experiment(
     run: list[str] = []
     skipped: list[str] = []
     with ExitStack() as stack:
-        if not config.training.get("workers"):
+        if not config.training.runtime.workers:
             stack.enter_context(FederatedRuntime())  # one local worker for every cell
         for position, cell in enumerate(cells, start=1):
             folder = out / "cells" / cell.cell_id
@@ -134,13 +137,13 @@ def _claim(out: Path, config: ExperimentConfig) -> None:
     marker = out / "experiment.json"
     record = {"fingerprint": config.cell_fingerprint(), "config": config.to_dict()}
     if marker.exists():
-        saved = json.loads(marker.read_text())
+        saved = read_record(marker, "experiment record")
         if saved.get("fingerprint") != record["fingerprint"]:
             before, now = saved.get("config", {}), record["config"]
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)
                              and k not in ("name", "metric", "data_efficiency"))
-            raise ConfigError(f"{out} holds results of a different experiment (changed: {', '.join(changed)}); "
-                              "use another --out, or --fresh to start over")
+            raise ConfigError(f"out: {out} holds results of a different experiment (changed: {', '.join(changed)}); "
+                              "use another folder, or fresh=True to start over")
     marker.write_text(json.dumps(record, indent=2, default=str))
 
 
@@ -149,88 +152,63 @@ def _finished(folder: Path, config: ExperimentConfig) -> bool:
     if not done.exists():
         return False
     try:
-        return json.loads(done.read_text()).get("fingerprint") == config.cell_fingerprint()
-    except json.JSONDecodeError:
+        return read_record(done, "cell marker").get("fingerprint") == config.cell_fingerprint()
+    except RecordError:  # a marker cut short by a crash: the cell runs again
         return False
-
-
-def _select(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset):
-    strategy = TopN(cell.n_nodes, by=config.criterion) if cell.strategy == "top" else RandomN(cell.n_nodes, cell.seed)
-    if cell.n_nodes > len(dataset.nodes):
-        raise ConfigError(f"cell {cell.cell_id}: N={cell.n_nodes} but the dataset has {len(dataset.nodes)} nodes")
-    return strategy.select(dataset.summary())
 
 
 def _run_cell(config: ExperimentConfig, cell: Cell, dataset: ProcessedDataset, folder: Path, *,
               echo: Callable[[str], None], progress: bool) -> None:
-    from ..runs import train_run
-    from ..transfer import prepare_targets, transfer_to_nodes
-
     folder.mkdir(parents=True, exist_ok=True)
-    selection = _select(config, cell, dataset)
+    if cell.n_nodes > len(dataset.nodes):
+        raise ConfigError(f"cell {cell.cell_id}: N={cell.n_nodes} but the dataset has {len(dataset.nodes)} nodes")
+    run = config.train_config(cell)
+    selection, _ = select_and_train(dataset, folder / "run", run, strategy=cell.strategy, n_nodes=cell.n_nodes,
+                                    criterion=config.criterion, echo=lambda line: echo(f"  {line}"),
+                                    progress=progress, resume=True)
     (folder / "selection.json").write_text(json.dumps(selection.to_dict(), indent=2))
-    train_config = config.train_config(cell)
-    train_config.nodes = list(selection.participating)
-    train_config.selection = selection.to_dict()
-    train_run(dataset, folder / "run", train_config, echo=lambda line: echo(f"  {line}"), progress=progress,
-              resume=True)
-    coords = cell.to_dict()
     participants = pd.read_csv(folder / "run" / "metrics_per_node.csv", dtype={"node": str})
     participants.insert(0, "role", "participating")
     frames = [participants]
     if selection.non_participating:
-        paradigm = cell.paradigm
-        targets = prepare_targets(dataset, selection.non_participating, paradigm, **train_config.split_kwargs())
-        model, federation_z = _federated_model(folder / "run" / "model")
+        targets = prepare_targets(dataset, selection.non_participating, run)
+        detector, federation_z = load_global_model(folder / "run")
         echo(f"  transferring to {len(targets.nodes)} non-participating nodes ...")
-        result = transfer_to_nodes(model, targets, paradigm, config.transfer_config(cell.seed),
-                                   federation_z=federation_z)
+        result = transfer_to_nodes(detector.model_, targets, run, config.transfer, federation_z=federation_z)
         transferred = result.per_node.copy()
         transferred.insert(0, "role", "non-participating")
         frames.append(transferred)
         result.scores.to_parquet(folder / "scores.parquet", index=False)
     per_node = pd.concat(frames, ignore_index=True)
-    for position, (key, value) in enumerate(coords.items()):
+    for position, (key, value) in enumerate(cell.to_dict().items()):
         per_node.insert(position, key, value)
     per_node.to_csv(folder / "per_node.csv", index=False)
-    done = {"fingerprint": config.cell_fingerprint(), "cell": coords, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    done = {"fingerprint": config.cell_fingerprint(), "cell": cell.to_dict(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (folder / DONE).write_text(json.dumps(done, indent=2))
-
-
-def _federated_model(folder: Path):
-    """A run's global model and the federation's normalised threshold stored with it (None if absent)."""
-    from ..detection import AnomalyDetector
-
-    detector = AnomalyDetector.load(folder)
-    return detector.model_, ((detector.metadata_ or {}).get("extra") or {}).get("federation_threshold_z")
 
 
 def _run_efficiency(config: ExperimentConfig, dataset: ProcessedDataset, out: Path,
                     echo: Callable[[str], None]) -> dict[str, Any] | None:
-    from ..transfer import data_efficiency, efficiency_summary
-
     cell = config.efficiency_cell()
     if cell is None:
         return None
+    spec = config.data_efficiency
     path = out / "efficiency.csv"
     marker = out / "efficiency.done.json"
-    if not (marker.exists() and json.loads(marker.read_text()).get("fingerprint") == config.fingerprint()):
+    if not (marker.exists() and read_record(marker, "data-efficiency marker").get("fingerprint")
+            == config.fingerprint()):
         folder = out / "cells" / cell.cell_id
-        selection = json.loads((folder / "selection.json").read_text())
+        selection = read_record(folder / "selection.json", "node selection")
         if not selection["non_participating"]:
             return None
-        targets = sorted(selection["non_participating"], key=lambda n: (len(n), n))
-        if config.data_efficiency.get("max_nodes"):
-            targets = targets[: config.data_efficiency["max_nodes"]]
-        model, federation_z = _federated_model(folder / "run" / "model")
+        targets = sort_nodes(selection["non_participating"])[: spec.max_nodes]
+        detector, federation_z = load_global_model(folder / "run")
         echo(f"Data efficiency ({cell.cell_id} model, {len(targets)} non-participating nodes): budgets "
-             f"{config.data_efficiency['days']} days and the full training part ...")
-        train_config = config.train_config(cell)
-        split = train_config.split_kwargs()  # prepare_targets decides which windows train
-        table = data_efficiency(model, dataset, targets, cell.paradigm,
-                                config.transfer_config(cell.seed), days=config.data_efficiency["days"],
-                                include_full=config.data_efficiency.get("include_full", True),
-                                echo=lambda line: echo(line), federation_z=federation_z, **split)
+             f"{list(spec.days)} days and the full training part ...")
+        table = data_efficiency(detector.model_, dataset, targets, config.train_config(cell), config.transfer,
+                                days=spec.days, include_full=spec.include_full, echo=echo,
+                                federation_z=federation_z)
         table.to_csv(path, index=False)
         marker.write_text(json.dumps({"fingerprint": config.fingerprint(), "cell": cell.to_dict()}))
     table = pd.read_csv(path, dtype={"node": str})
@@ -250,7 +228,7 @@ def collect(out: str | Path) -> dict[str, pd.DataFrame]:
     for folder in sorted((out / "cells").glob("*")):
         if not (folder / DONE).exists():
             continue
-        cell = json.loads((folder / DONE).read_text())["cell"]
+        cell = read_record(folder / DONE, "cell marker")["cell"]
         per_node.append(pd.read_csv(folder / "per_node.csv", dtype={"node": str}))
         rounds = folder / "run" / "metrics_per_round.csv"
         if rounds.exists():
@@ -275,10 +253,6 @@ def collect(out: str | Path) -> dict[str, pd.DataFrame]:
 def _finish(config: ExperimentConfig, out: Path, run: list[str], skipped: list[str],
             efficiency: dict[str, Any] | None, timings: dict[str, float],
             echo: Callable[[str], None]) -> ExperimentResult:
-    from ..transfer import transfer_deltas
-    from .figures import plot_all
-    from .report import CONDITIONS, comparison_tables, write_report
-
     echo("Statistics, figures and report ...")
     tables = collect(out)
     per_node = tables["per_node"]

@@ -24,7 +24,9 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ftl_tff import vocabulary
 from ftl_tff.errors import ConfigError
+from ftl_tff.models.autoencoder import build_autoencoder
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -43,11 +45,11 @@ __all__ = [
 
 #: Optimizer names understood by :func:`build_optimizer`: ``sgd`` is plain
 #: SGD, ``sgdm`` SGD with momentum 0.9.
-OPTIMIZERS = ("adam", "rmsprop", "sgd", "sgdm")
+OPTIMIZERS = vocabulary.OPTIMIZERS
 
 #: Client weightings: ``examples`` weights a client by the examples it
 #: trained on (epochs included), ``uniform`` gives every client weight 1.
-WEIGHTINGS = ("examples", "uniform")
+WEIGHTINGS = vocabulary.WEIGHTINGS
 
 _RESERVED_MODEL_KWARGS = frozenset({"input_dim", "seed"})
 
@@ -68,7 +70,7 @@ def build_optimizer(name: str | Any, learning_rate: float) -> tff.learning.optim
         ConfigError: For an unknown name, a Keras optimizer, or a
             non-positive learning rate.
     """
-    import tensorflow_federated as tff
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     if not isinstance(name, str):
         if isinstance(name, tff.learning.optimizers.Optimizer):
@@ -100,7 +102,7 @@ def model_input_spec(input_dim: int) -> tuple[tf.TensorSpec, tf.TensorSpec]:
     Returns:
         ``(TensorSpec([None, input_dim], float32),) * 2``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     spec = tf.TensorSpec([None, int(input_dim)], tf.float32)
     return spec, spec
@@ -123,8 +125,6 @@ def build_keras_model(input_dim: int, model_kwargs: Mapping[str, Any] | None = N
     Raises:
         ConfigError: If ``model_kwargs`` sets ``input_dim`` or ``seed``.
     """
-    from ftl_tff.models.autoencoder import build_autoencoder
-
     kwargs = _checked_model_kwargs(model_kwargs)
     return build_autoencoder(int(input_dim), seed=seed, **kwargs)
 
@@ -201,8 +201,8 @@ def _build_fedavg_process(
     weighting: str,
     seed: int,
 ) -> Any:
-    import tensorflow as tf
-    import tensorflow_federated as tff
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     client_weighting = _client_weighting(weighting)
     client_opt = build_optimizer(client_optimizer, client_learning_rate)
@@ -257,13 +257,13 @@ def set_global_weights(process: Any, state: Any, model: tf.keras.Model) -> Any:
     Returns:
         The new state.
     """
-    import tensorflow_federated as tff
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     return process.set_model_weights(state, tff.learning.models.ModelWeights.from_model(model))
 
 
 def _client_weighting(weighting: str) -> Any:
-    import tensorflow_federated as tff
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     if weighting == "examples":
         return tff.learning.ClientWeighting.NUM_EXAMPLES

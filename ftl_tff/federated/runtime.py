@@ -271,7 +271,7 @@ def local_workers(
     Example::
 
         with local_workers(2) as addresses, FederatedRuntime(workers=addresses):
-            result = train_federated(clients, rounds=10)
+            result = train_federated(clients, fedavg=FedAvgConfig(rounds=10))
 
     Args:
         n: Number of workers (>= 1).
@@ -328,7 +328,7 @@ class FederatedRuntime:
     Example::
 
         with FederatedRuntime():
-            result = train_federated(clients, rounds=10)
+            result = train_federated(clients, fedavg=FedAvgConfig(rounds=10))
 
     Args:
         workers: ``"host:port"`` addresses of running ``worker_binary``
@@ -392,7 +392,7 @@ class FederatedRuntime:
     def __enter__(self) -> FederatedRuntime:
         if self.active:
             raise ConfigError("this FederatedRuntime is already active")
-        import tensorflow_federated as tff
+        import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
         try:
             if self.workers is None:
@@ -463,8 +463,8 @@ class FederatedRuntime:
 
     def _stub(self, address: str, local_worker: _Worker | None = None) -> Any:
         """A gRPC stub to ``address``, after checking the worker is reachable."""
-        import grpc
-        import tensorflow_federated as tff
+        import grpc  # lazy: loaded with TFF; only remote workers need it
+        import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
         channel = grpc.insecure_channel(address, _GRPC_OPTIONS)
         self._channels.append(channel)
@@ -512,7 +512,7 @@ def _is_address(text: str) -> bool:
 
 def _install_context(context: Any | None) -> None:
     """Installs ``context``, or a fresh TFF default context (lazy: starts no worker)."""
-    import tensorflow_federated as tff
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     if context is None:
         tff.backends.native.set_sync_local_cpp_execution_context()

@@ -48,10 +48,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ftl_tff import __version__
+from ftl_tff.config import FedAvgConfig, ModelConfig
 from ftl_tff.data._progress import progress_bar
+from ftl_tff.data.client_data import make_client_data
 from ftl_tff.errors import ConfigError, DataError, EmptyNodeError, SchemaError
 from ftl_tff.federated.process import assign_global_weights, build_fedavg_process, build_keras_model
 from ftl_tff.federated.runtime import FederatedRuntime, active_runtime
+from ftl_tff.records import read_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -194,7 +198,7 @@ def round_batches(
     Returns:
         A dataset of ``(x, x)`` float32 batches.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     return _client_batches(
         tf.constant(np.asarray(rows, dtype=np.float32)), client_id, _round_seed(seed, round_number),
@@ -229,19 +233,10 @@ def validation_loss(model: tf.keras.Model, arrays: Mapping[str, np.ndarray]) -> 
 def train_federated(
     clients: Mapping[str, np.ndarray] | tff.simulation.datasets.ClientData,
     validation: Mapping[str, np.ndarray] | None = None,
+    fedavg: FedAvgConfig | None = None,
+    model: ModelConfig | None = None,
     *,
-    rounds: int = 100,
-    local_epochs: int = 1,
-    batch_size: int = 10,
-    client_optimizer: str | Any = "adam",
-    client_learning_rate: float = 1e-3,
-    server_optimizer: str | Any = "sgd",
-    server_learning_rate: float = 1.0,
-    weighting: str = "examples",
-    clients_per_round: int | None = None,
     seed: int = 0,
-    model_kwargs: Mapping[str, Any] | None = None,
-    early_stopping_patience: int | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
     checkpoint_keep: int = 3,
@@ -265,28 +260,21 @@ def train_federated(
             :func:`~ftl_tff.data.client_data.client_data_from_records`).
         validation: Node id -> held-out rows scored after every round (any
             nodes, participating or not); None to skip validation.
-        rounds: Rounds to run in total (a resumed run counts its past rounds).
-        local_epochs: Passes over its rows each client makes per round.
-        batch_size: Client batch size.
-        client_optimizer: ``"adam"``, ``"rmsprop"`` (the reference code's
-            choice), ``"sgd"``, ``"sgdm"``, or a TFF optimizer.
-        client_learning_rate: Client learning rate.
-        server_optimizer: As ``client_optimizer``; ``"sgd"`` with learning
-            rate 1.0 makes the new global model the weighted mean of the
-            client models.
-        server_learning_rate: Server learning rate.
-        weighting: ``"examples"`` (weight = examples processed) or ``"uniform"``.
-        clients_per_round: Clients per round; None for all.
+        fedavg: Rounds, local epochs, batch size, optimizers, weighting,
+            client sampling and early stopping
+            (:class:`~ftl_tff.config.FedAvgConfig`; default its defaults).
+            ``rounds`` counts a resumed run's past rounds; ``server_optimizer``
+            ``"sgd"`` at learning rate 1.0 makes the new global model the
+            weighted mean of the client models; ``early_stopping_patience``
+            stops after that many rounds without a lower monitored loss
+            (``validation_loss`` when ``validation`` is given, else
+            ``train_loss``) and returns the model of the best round. The
+            optimizers may also be ready ``tff.learning.optimizers.Optimizer``
+            objects.
+        model: The autoencoder's architecture (:class:`~ftl_tff.config.ModelConfig`).
         seed: Seed (>= 0) of the initial weights, sampling and shuffling. It
             also seeds Python, NumPy and TensorFlow globally
             (``tf.keras.utils.set_random_seed``).
-        model_kwargs: Architecture options of
-            :func:`~ftl_tff.models.build_autoencoder` (e.g.
-            ``{"encoder_units": (64, 16)}``).
-        early_stopping_patience: Stop after this many rounds without a lower
-            monitored loss (``validation_loss`` when ``validation`` is given,
-            else ``train_loss``) and return the model of the best round.
-            None: run every round and return the final model.
         checkpoint_dir: Folder for checkpoints (TFF program states plus
             :data:`PROGRESS_FILE`). It must be empty or absent unless
             ``resume`` is set.
@@ -323,12 +311,16 @@ def train_federated(
         EmptyNodeError: If a participating node has no training rows.
         WorkerError: If a TFF worker cannot be started or reached.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training needs it
 
-    _check_options(
-        rounds, local_epochs, batch_size, clients_per_round, seed, early_stopping_patience,
-        checkpoint_dir, checkpoint_every, checkpoint_keep, resume,
-    )
+    fedavg = (fedavg or FedAvgConfig())
+    fedavg.validate()
+    model = model or ModelConfig()
+    model.validate()
+    rounds, local_epochs, batch_size = fedavg.rounds, fedavg.local_epochs, fedavg.batch_size
+    clients_per_round, early_stopping_patience = fedavg.clients_per_round, fedavg.early_stopping_patience
+    model_kwargs = model.kwargs()
+    _check_options(seed, checkpoint_dir, checkpoint_every, checkpoint_keep, resume)
     data = _TrainingClients(clients)
     if clients_per_round is not None and clients_per_round > len(data.client_ids):
         raise ConfigError(f"clients_per_round={clients_per_round} exceeds the {len(data.client_ids)} clients")
@@ -338,9 +330,9 @@ def train_federated(
     monitor = "validation_loss" if validation_arrays is not None else "train_loss"
     config = _run_config(
         data, validation_arrays, monitor, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size,
-        client_optimizer=client_optimizer, client_learning_rate=client_learning_rate,
-        server_optimizer=server_optimizer, server_learning_rate=server_learning_rate, weighting=weighting,
-        clients_per_round=clients_per_round, seed=seed, model_kwargs=dict(model_kwargs or {}),
+        client_optimizer=fedavg.client_optimizer, client_learning_rate=fedavg.client_learning_rate,
+        server_optimizer=fedavg.server_optimizer, server_learning_rate=fedavg.server_learning_rate,
+        weighting=fedavg.weighting, clients_per_round=clients_per_round, seed=seed, model_kwargs=model_kwargs,
         early_stopping_patience=early_stopping_patience, data_on_workers=data_on_workers,
         checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         checkpoint_every=checkpoint_every, runtime=runtime,
@@ -351,11 +343,11 @@ def train_federated(
 
     tf.keras.utils.set_random_seed(seed)
     process = build_fedavg_process(
-        data.input_dim, model_kwargs, client_optimizer, client_learning_rate,
-        server_optimizer, server_learning_rate, weighting, seed,
+        data.input_dim, model_kwargs, fedavg.client_optimizer, fedavg.client_learning_rate,
+        fedavg.server_optimizer, fedavg.server_learning_rate, fedavg.weighting, seed,
     )
-    model = build_keras_model(data.input_dim, model_kwargs, seed)
-    rounds_runner = _Rounds(process, data, model, validation_arrays, batch_size, local_epochs, data_on_workers)
+    keras_model = build_keras_model(data.input_dim, model_kwargs, seed)
+    rounds_runner = _Rounds(process, data, keras_model, validation_arrays, batch_size, local_epochs, data_on_workers)
     loop = _Loop(monitor, early_stopping_patience)
 
     with ExitStack() as stack:
@@ -363,33 +355,14 @@ def train_federated(
             stack.enter_context(FederatedRuntime())
         elif not runtime.active:
             stack.enter_context(runtime)
-        state = process.initialize()
-        checkpoints = None
-        if checkpoint_dir is not None:
-            checkpoints = _Checkpoints(checkpoint_dir, checkpoint_keep)
-            state = checkpoints.start(state, loop, config, resume)
-        every = checkpoint_every or 1
-        bar = progress_bar(
-            range(loop.rounds_done + 1, rounds + 1), desc="federated rounds",
-            disable=not progress or loop.should_stop(), total=max(0, rounds - loop.rounds_done),
-        )
-        for round_number in bar:
-            if loop.should_stop():
-                break
-            participants = sample_clients(data.client_ids, clients_per_round, seed, round_number)
-            state, row = rounds_runner.run(state, round_number, participants, _round_seed(seed, round_number))
-            loop.record(row, model)
-            if checkpoints is not None and (round_number % every == 0 or round_number == rounds or loop.should_stop()):
-                checkpoints.save(state, loop, config)
-            bar.set_postfix(_postfix(row), refresh=False)
-        bar.close()  # also after an early stop's break
-        # Still inside the runtime: reading the state runs a TFF computation.
-        assign_global_weights(process, state, model)
+        checkpoints = None if checkpoint_dir is None else _Checkpoints(checkpoint_dir, checkpoint_keep)
+        _run_rounds(process, rounds_runner, loop, keras_model, checkpoints, config, fedavg, seed,
+                    every=checkpoint_every or 1, resume=resume, progress=progress)
 
     if loop.patience is not None and loop.best_weights is not None:
-        model.set_weights(loop.best_weights)
+        keras_model.set_weights(loop.best_weights)
     return FederatedTrainingResult(
-        model=model,
+        model=keras_model,
         history=loop.history_frame(),
         best_round=loop.best_round,
         rounds_run=loop.rounds_done,
@@ -398,12 +371,36 @@ def train_federated(
     )
 
 
+def _run_rounds(process: Any, rounds_runner: _Rounds, loop: _Loop, keras_model: Any, checkpoints: Any,
+                config: dict[str, Any], fedavg: FedAvgConfig, seed: int, *, every: int, resume: bool,
+                progress: bool) -> None:
+    """The rounds of :func:`train_federated`, inside its runtime; the final weights land in ``keras_model``."""
+    state = process.initialize()
+    if checkpoints is not None:
+        state = checkpoints.start(state, loop, config, resume)
+    rounds = fedavg.rounds
+    bar = progress_bar(
+        range(loop.rounds_done + 1, rounds + 1), desc="federated rounds",
+        disable=not progress or loop.should_stop(), total=max(0, rounds - loop.rounds_done),
+    )
+    for round_number in bar:
+        if loop.should_stop():
+            break
+        participants = sample_clients(rounds_runner.data.client_ids, fedavg.clients_per_round, seed, round_number)
+        state, row = rounds_runner.run(state, round_number, participants, _round_seed(seed, round_number))
+        loop.record(row, keras_model)
+        if checkpoints is not None and (round_number % every == 0 or round_number == rounds or loop.should_stop()):
+            checkpoints.save(state, loop, config)
+        bar.set_postfix(_postfix(row), refresh=False)
+    bar.close()  # also after an early stop's break
+    # Still inside the runtime: reading the state runs a TFF computation.
+    assign_global_weights(process, state, keras_model)
+
+
 class _TrainingClients:
     """The participating clients: ids, width, and rows or a ``ClientData``."""
 
     def __init__(self, clients: Any) -> None:
-        from ftl_tff.data.client_data import make_client_data
-
         self._rows: dict[str, Any] = {}
         if isinstance(clients, Mapping):
             self.client_data = make_client_data(clients)  # validates ids, shapes, finiteness
@@ -427,7 +424,7 @@ class _TrainingClients:
 
     def rows(self, client_id: str) -> Any:
         """The client's rows as a float32 tensor, made once and reused every round."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
         if client_id not in self._rows:
             if self._arrays is not None:
@@ -537,7 +534,7 @@ class _Checkpoints:
     """
 
     def __init__(self, directory: str | Path, keep: int) -> None:
-        import tensorflow_federated as tff
+        import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -608,17 +605,14 @@ def _check_checkpoint_folder(directory: Path, config: dict[str, Any], resume: bo
     has_states = directory.is_dir() and any(directory.glob(f"{_STATE_PREFIX}*"))
     if not resume:
         if has_states or progress_path.exists():
-            raise ConfigError(f"{directory} holds checkpoints of a previous run; pass resume=True (`--resume` on the command line) or use an empty folder")
+            raise ConfigError(f"{directory} holds checkpoints of a previous run; pass resume=True or use an empty folder")
         return None
     if not progress_path.exists():
         if has_states:
             raise ConfigError(f"{directory}: program states without {PROGRESS_FILE}; cannot resume")
         return None
-    try:
-        progress = json.loads(progress_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{progress_path}: not valid JSON ({error})") from error
-    if not isinstance(progress, dict) or progress.get("format") != _PROGRESS_FORMAT:
+    progress = read_record(progress_path, "training progress record")
+    if progress.get("format") != _PROGRESS_FORMAT:
         raise ConfigError(f"{progress_path} is not a {_PROGRESS_FORMAT!r} file")
     _check_same_trajectory(progress["config"], config, progress_path)
     return progress
@@ -626,8 +620,8 @@ def _check_checkpoint_folder(directory: Path, config: dict[str, Any], resume: bo
 
 def _with_dataset_computation(process: Any, data: _TrainingClients, batch_size: int, local_epochs: int) -> Any:
     """``process`` taking ``(client id, round seed)`` pairs; datasets are built on the workers."""
-    import tensorflow as tf
-    import tensorflow_federated as tff
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     client_data = data.client_data
     input_dim = data.input_dim
@@ -649,7 +643,7 @@ def _client_batches(rows: Any, client_id: Any, round_seed: Any, batch_size: int,
     (which differ between the two places) and every epoch ends with its own
     partial batch, as in Keras ``fit``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     client_key = tf.strings.to_hash_bucket_fast(client_id, _CLIENT_KEY_BUCKETS)
     count = tf.shape(rows, out_type=tf.int64)[0]
@@ -672,7 +666,7 @@ def _dataset_rows(dataset: tf.data.Dataset, input_dim: int) -> Any:
     batch of "everything" is not an option when the count is unknown, as
     with record files); an empty client yields ``(0, input_dim)``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     chunks = dataset.map(lambda *element: element[0]).batch(_ROWS_CHUNK)
     return chunks.reduce(
@@ -695,27 +689,10 @@ def _round_seed(seed: int, round_number: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def _check_options(
-    rounds: int,
-    local_epochs: int,
-    batch_size: int,
-    clients_per_round: int | None,
-    seed: int,
-    patience: int | None,
-    checkpoint_dir: Any,
-    checkpoint_every: int | None,
-    checkpoint_keep: int,
-    resume: bool,
-) -> None:
-    positive = {"rounds": rounds, "local_epochs": local_epochs, "batch_size": batch_size}
-    for name, value in positive.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    optional = {"clients_per_round": clients_per_round, "early_stopping_patience": patience,
-                "checkpoint_every": checkpoint_every}
-    for name, value in optional.items():
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-            raise ConfigError(f"{name} must be None or an integer >= 1, got {value!r}")
+def _check_options(seed: int, checkpoint_dir: Any, checkpoint_every: int | None, checkpoint_keep: int,
+                   resume: bool) -> None:
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1):
+        raise ConfigError(f"checkpoint_every must be None or an integer >= 1, got {checkpoint_every!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     if checkpoint_keep < 2:
@@ -743,10 +720,8 @@ def _checked_validation(validation: Mapping[str, np.ndarray] | None, input_dim: 
 def _run_config(
     data: _TrainingClients, validation: dict[str, np.ndarray] | None, monitor: str, *, runtime: Any, **options: Any
 ) -> dict[str, Any]:
-    import tensorflow as tf
-    import tensorflow_federated as tff
-
-    import ftl_tff
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+    import tensorflow_federated as tff  # lazy: TFF takes seconds to import; only federated work needs it
 
     config: dict[str, Any] = {
         "client_ids": list(data.client_ids),
@@ -754,7 +729,7 @@ def _run_config(
         "validation_nodes": None if validation is None else list(validation),
         "monitor": monitor,
         "workers": None if runtime is None or runtime.workers is None else list(runtime.workers),
-        "versions": {"ftl_tff": ftl_tff.__version__, "tensorflow": tf.__version__,
+        "versions": {"ftl_tff": __version__, "tensorflow": tf.__version__,
                      "tensorflow_federated": tff.__version__},
     }
     for name, value in options.items():

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..vocabulary import OPTIMIZERS
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -50,7 +51,7 @@ def build_autoencoder(
         A functional Keras model ``input -> decoder(encoder(input))`` with
         sub-models named ``"encoder"`` and ``"decoder"``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training needs it
 
     if input_dim < 1:
         raise ConfigError(f"input_dim must be >= 1, got {input_dim}")
@@ -82,3 +83,24 @@ def build_autoencoder(
 
     outputs = decoder(encoder(inputs))
     return tf.keras.Model(inputs, outputs, name=name)
+
+
+def build_keras_optimizer(name: str, learning_rate: float) -> tf.keras.optimizers.Optimizer:
+    """A Keras optimizer by name, for the centralized, local and fine-tuning trainers.
+
+    Args:
+        name: One of :data:`~ftl_tff.vocabulary.OPTIMIZERS` (``sgd`` plain SGD,
+            ``sgdm`` SGD with momentum 0.9, as on the federated clients).
+        learning_rate: Learning rate.
+
+    Raises:
+        ConfigError: For an unknown name.
+    """
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training needs it
+
+    builders = {"adam": tf.keras.optimizers.Adam, "rmsprop": tf.keras.optimizers.RMSprop,
+                "sgd": tf.keras.optimizers.SGD,
+                "sgdm": lambda learning_rate: tf.keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)}
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"optimizer: unknown {name!r} (use one of {', '.join(OPTIMIZERS)})")
+    return builders[name](learning_rate=learning_rate)

@@ -31,9 +31,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import h5py
 import numpy as np
 
+from .. import __version__
 from ..errors import ConfigError, CorruptFileError, SchemaError, SourceNotFoundError
+from ..records import read_record
 from .autoencoder import build_autoencoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,8 +134,6 @@ def save_model(directory: str | os.PathLike[str], model: tf.keras.Model, metadat
         ConfigError: If the model cannot be rebuilt by ``build_autoencoder``,
             or the metadata uses a reserved key or is not JSON-safe.
     """
-    from .. import __version__
-
     metadata = dict(metadata or {})
     reserved = [key for key in _RESERVED_KEYS if key in metadata]
     if reserved:
@@ -203,7 +204,7 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[tf.keras.Model, dict[
 
 
 def _dense_layers(submodel: tf.keras.Model) -> list[Any]:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     layers = [layer for layer in submodel.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
     others = [layer.name for layer in layers if not isinstance(layer, tf.keras.layers.Dense)]
@@ -215,7 +216,7 @@ def _dense_layers(submodel: tf.keras.Model) -> list[Any]:
 
 
 def _activation_name(layer: Any) -> str:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
     name = tf.keras.activations.serialize(layer.activation)
     # A custom function serializes to a dict or to a name Keras does not
@@ -242,15 +243,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise CorruptFileError(f"{path} is not UTF-8 text: {error}") from error
-    except json.JSONDecodeError as error:
-        raise CorruptFileError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(payload, dict):
-        raise SchemaError(f"{path}: expected a JSON object, got {type(payload).__name__}")
-    return payload
+    return read_record(path, "model metadata")
 
 
 def _checked_architecture(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -279,7 +272,6 @@ def _is_width(value: Any) -> bool:
 
 
 def _load_weights(model: tf.keras.Model, path: Path) -> None:
-    import h5py
 
     try:
         with h5py.File(path, "r") as handle:

@@ -54,7 +54,7 @@ def test_toml_and_yaml_files_give_the_same_experiment(tmp_path, prepared):
     a, b = load_config(toml), load_config(yaml)
     assert a.to_dict() == b.to_dict() and a.fingerprint() == b.fingerprint()
     assert [c.cell_id for c in a.cells()] == ["supervised_top2_seed0", "supervised_top2_seed1"]
-    assert a.train_config(a.cells()[1]).rounds == 3 and a.train_config(a.cells()[1]).seed == 1
+    assert a.train_config(a.cells()[1]).fedavg.rounds == 3 and a.train_config(a.cells()[1]).seed == 1
 
 
 def test_a_relative_dataset_is_read_relative_to_the_file(tmp_path):
@@ -72,7 +72,7 @@ def test_a_relative_dataset_is_read_relative_to_the_file(tmp_path):
     ('dataset = "d"\nn_nodes = [0]\n', "n_nodes must be integers >= 1"),
     ('dataset = "d"\nseeds = "x"\n', "seeds must be integers"),
     ('dataset = "d"\n[training]\nrounds = 0\n', "rounds"),
-    ('dataset = "d"\n[transfer]\nmodes = ["warm"]\n', "unknown transfer mode"),
+    ('dataset = "d"\n[transfer]\nmodes = ["warm"]\n', "transfer.modes: unknown mode(s) warm"),
     ('dataset = "d"\n[data_efficiency]\ndays = [1]\nseed = 7\n', "not in the grid"),
     ('name = "no dataset"\n', "missing key 'dataset'"),
     ('dataset = \n', "invalid TOML"),
@@ -87,7 +87,7 @@ def test_bad_experiment_files_name_the_file_and_the_key(tmp_path, text, message)
 
 def test_overrides_replace_keys_and_merge_tables(prepared):
     config = _config(prepared).with_overrides(seeds=[3], training={"rounds": 5}, paradigms=None)
-    assert config.seeds == [3] and config.training["rounds"] == 5 and config.training["batch_size"] == 64
+    assert config.seeds == [3] and config.training.fedavg.rounds == 5 and config.training.fedavg.batch_size == 64
     assert config.paradigms == ["semi-supervised"]
     with pytest.raises(ConfigError, match="unknown experiment option"):
         config.with_overrides(colour="red")

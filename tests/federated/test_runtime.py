@@ -173,11 +173,12 @@ from ftl_tff._processes import child_pids_named
 # Registered first, so it runs after ftl_tff's own atexit hook.
 atexit.register(lambda: print("LEFT_AT_EXIT", json.dumps(child_pids_named("worker_binary")), flush=True))
 import numpy as np
+from ftl_tff.config import FedAvgConfig, ModelConfig
 from ftl_tff.federated import FederatedRuntime, train_federated
 runtime = FederatedRuntime().__enter__()
 rng = np.random.default_rng(0)
 clients = {"a": rng.random((12, 4), dtype=np.float32), "b": rng.random((8, 4), dtype=np.float32)}
-train_federated(clients, rounds=1, runtime=runtime, progress=False, model_kwargs={"encoder_units": (2,)})
+train_federated(clients, None, FedAvgConfig(rounds=1), ModelConfig(encoder_units=(2,)), runtime=runtime, progress=False)
 print("WORKERS", json.dumps(child_pids_named("worker_binary")), flush=True)
 """
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ftl_tff._processes import child_pids_named
+from ftl_tff.config import FedAvgConfig, ModelConfig
 from ftl_tff.data.client_data import client_data_from_records, write_client_records
 from ftl_tff.errors import ConfigError, EmptyNodeError
 from ftl_tff.federated import (
@@ -39,6 +40,14 @@ REFERENCE = {
 }
 
 
+def train(clients, validation=None, *, model_kwargs=None, seed=0, progress=False, checkpoint_dir=None,
+          resume=False, data_on_workers=False, runtime=None, **fedavg):
+    """train_federated with the FedAvg and model options spelled as keywords."""
+    return train_federated(clients, validation, FedAvgConfig(**fedavg), ModelConfig(**(model_kwargs or {})),
+                           seed=seed, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+                           data_on_workers=data_on_workers, runtime=runtime)
+
+
 @pytest.fixture(autouse=True)
 def no_worker_left_by_the_test():
     yield
@@ -62,7 +71,7 @@ def validation() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def reference(clients, validation):
-    return train_federated(clients, validation, **REFERENCE)
+    return train(clients, validation, **REFERENCE)
 
 
 def weights_of(result) -> list[np.ndarray]:
@@ -85,7 +94,7 @@ def test_one_round_equals_the_weighted_mean_of_locally_trained_keras_models(clie
     import tensorflow as tf
 
     learning_rate, epochs, seed = 0.1, 2, 3
-    result = train_federated(
+    result = train(
         clients, rounds=1, local_epochs=epochs, batch_size=10, client_optimizer="sgd",
         client_learning_rate=learning_rate, server_optimizer="sgd", server_learning_rate=1.0,
         seed=seed, model_kwargs=MODEL, progress=False,
@@ -141,7 +150,9 @@ def test_round_batches_reshuffle_every_round_and_epoch(clients):
 
 def test_history_records_rounds_sampled_clients_and_validation_loss(reference, clients, validation):
     history = reference.history
-    assert list(history.columns) == list(HISTORY_COLUMNS)
+    expected_columns = ["round", "num_clients", "clients", "num_examples", "num_batches", "train_loss",
+                        "validation_loss", "seconds"]
+    assert list(history.columns) == expected_columns and list(HISTORY_COLUMNS) == expected_columns
     assert history["round"].tolist() == [1, 2, 3]
     assert history["num_clients"].tolist() == [2, 2, 2]
     expected = [sample_clients(list(clients), 2, 0, r) for r in (1, 2, 3)]
@@ -169,30 +180,30 @@ def test_sample_clients_is_a_seeded_function_of_the_round():
 
 
 def test_same_seed_gives_identical_weights_and_history_other_seed_differs(reference, clients, validation):
-    again = train_federated(clients, validation, **REFERENCE)
+    again = train(clients, validation, **REFERENCE)
     assert_same_weights(again, reference)
     pd.testing.assert_frame_equal(without_seconds(again.history), without_seconds(reference.history))
-    other = train_federated(clients, validation, **{**REFERENCE, "seed": 1})
+    other = train(clients, validation, **{**REFERENCE, "seed": 1})
     assert any(not np.array_equal(a, b) for a, b in zip(weights_of(other), weights_of(reference)))
 
 
 def test_resume_after_two_rounds_equals_the_uninterrupted_run(reference, clients, validation, tmp_path):
     folder = tmp_path / "checkpoints"
-    first = train_federated(clients, validation, **{**REFERENCE, "rounds": 2}, checkpoint_dir=folder)
+    first = train(clients, validation, **{**REFERENCE, "rounds": 2}, checkpoint_dir=folder)
     assert first.rounds_run == 2
     progress = json.loads((folder / PROGRESS_FILE).read_text())
     assert progress["round"] == 2 and len(progress["history"]) == 2
     assert sorted(p.name for p in folder.glob("round_*")) == ["round_1", "round_2"]
     with pytest.raises(ConfigError, match="resume=True"):
-        train_federated(clients, validation, **REFERENCE, checkpoint_dir=folder)
+        train(clients, validation, **REFERENCE, checkpoint_dir=folder)
     with pytest.raises(ConfigError, match="seed"):
-        train_federated(clients, validation, **{**REFERENCE, "seed": 5}, checkpoint_dir=folder, resume=True)
+        train(clients, validation, **{**REFERENCE, "seed": 5}, checkpoint_dir=folder, resume=True)
 
     # A crash after saving round 3's state but before its history: resuming
     # must go back to round 2, the last round with both.
     shutil.copytree(folder / "round_2", folder / "round_3")
 
-    resumed = train_federated(clients, validation, **REFERENCE, checkpoint_dir=folder, resume=True)
+    resumed = train(clients, validation, **REFERENCE, checkpoint_dir=folder, resume=True)
     assert resumed.rounds_run == 3
     assert_same_weights(resumed, reference)
     pd.testing.assert_frame_equal(without_seconds(resumed.history), without_seconds(reference.history))
@@ -202,7 +213,7 @@ def test_resume_after_two_rounds_equals_the_uninterrupted_run(reference, clients
 def test_data_built_on_the_workers_gives_the_same_weights(reference, clients, validation, tmp_path):
     # Record files: the worker reads each client's rows from disk by its id.
     write_client_records(tmp_path / "records", clients)
-    on_workers = train_federated(
+    on_workers = train(
         client_data_from_records(tmp_path / "records"), validation, **REFERENCE, data_on_workers=True
     )
     assert_same_weights(on_workers, reference, atol=1e-6)
@@ -213,7 +224,7 @@ def test_data_built_on_the_workers_gives_the_same_weights(reference, clients, va
 
 def test_two_local_workers_give_the_same_weights_as_the_local_runtime(reference, clients, validation):
     with local_workers(2) as addresses, FederatedRuntime(workers=addresses) as runtime:
-        split = train_federated(clients, validation, **REFERENCE)  # runs in the active runtime
+        split = train(clients, validation, **REFERENCE)  # runs in the active runtime
         assert runtime.active  # and leaves it to its owner
     assert_same_weights(split, reference, atol=1e-6)
     assert split.config["workers"] == addresses
@@ -223,10 +234,10 @@ def test_early_stopping_stops_at_patience_and_restores_the_best_round():
     rng = np.random.default_rng(0)
     # Train on rows near 0, validate on rows near 1: every round makes the
     # global model worse on validation, so round 1 stays the best.
-    train = {f"n{i}": rng.uniform(0.0, 0.1, (30, FEATURES)).astype(np.float32) for i in range(3)}
+    rows = {f"n{i}": rng.uniform(0.0, 0.1, (30, FEATURES)).astype(np.float32) for i in range(3)}
     held_out = {f"n{i}": rng.uniform(0.9, 1.0, (10, FEATURES)).astype(np.float32) for i in range(3)}
-    result = train_federated(
-        train, held_out, rounds=10, early_stopping_patience=2, client_optimizer="sgd",
+    result = train(
+        rows, held_out, rounds=10, early_stopping_patience=2, client_optimizer="sgd", batch_size=10,
         client_learning_rate=0.5, model_kwargs=MODEL, progress=False,
     )
     history = result.history
@@ -239,10 +250,10 @@ def test_early_stopping_stops_at_patience_and_restores_the_best_round():
 
 def test_input_errors_are_reported_before_training(clients):
     with pytest.raises(EmptyNodeError, match="r0n0"):
-        train_federated({**clients, "r0n0": np.zeros((0, FEATURES), np.float32)}, rounds=1, progress=False)
+        train({**clients, "r0n0": np.zeros((0, FEATURES), np.float32)}, rounds=1, progress=False)
     with pytest.raises(ConfigError, match="clients_per_round"):
-        train_federated(clients, rounds=1, clients_per_round=4, progress=False)
+        train(clients, rounds=1, clients_per_round=4, progress=False)
     with pytest.raises(ConfigError, match="checkpoint_dir"):
-        train_federated(clients, rounds=1, resume=True, progress=False)
+        train(clients, rounds=1, resume=True, progress=False)
     with pytest.raises(ConfigError, match="optimizer"):
-        train_federated(clients, rounds=1, client_optimizer="adagrad", progress=False)
+        train(clients, rounds=1, client_optimizer="adagrad", progress=False)
