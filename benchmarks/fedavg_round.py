@@ -5,8 +5,9 @@ Workload (DESIGN.md, "Speed"): the reference autoencoder (400 inputs ->
 ~2,000 rows per client, every client every round; 10 and 100 clients,
 generated data. Measured in the same run, interleaved, median of rounds:
 
-* ftl-tff's ``train_federated``: default path; ``data_on_workers`` with
-  in-memory arrays; ``data_on_workers`` with per-client TFRecord files;
+* ftl-tff's ``train_federated``: the cohort engine (the default), the
+  per-node engine, ``data_on_workers`` with in-memory arrays and with
+  per-client TFRecord files (these two run per node);
 * (a) a bare ``process.next`` on the same datasets (TFF's own default path):
   the library's overhead, target ratio <= 1.15;
 * (b) a centralized Keras ``fit`` epoch over the same rows and batch size:
@@ -72,7 +73,7 @@ def bare_rounds(clients: dict[str, np.ndarray], rounds: int, batch_size: int) ->
     return seconds
 
 
-def library_rounds(clients, rounds: int, batch_size: int, data_on_workers: bool) -> list[float]:
+def library_rounds(clients, rounds: int, batch_size: int, data_on_workers: bool, engine: str = "cohort") -> list[float]:
     """Seconds per round of ``ftl_tff.federated.train_federated``, from its history.
 
     ``clients`` is a dict of arrays, or a ClientData (e.g. TFRecord files).
@@ -81,7 +82,7 @@ def library_rounds(clients, rounds: int, batch_size: int, data_on_workers: bool)
     from ftl_tff.federated.training import train_federated
 
     fedavg = FedAvgConfig(rounds=rounds, local_epochs=1, batch_size=batch_size, client_optimizer="adam",
-                          client_learning_rate=1e-3)
+                          client_learning_rate=1e-3, engine=engine)
     result = train_federated(clients, None, fedavg, seed=0, progress=False, data_on_workers=data_on_workers)
     return result.history["seconds"].tolist()
 
@@ -125,10 +126,11 @@ def main() -> None:
         clients = make_clients(n, args.rows, args.features)
         with FederatedRuntime():
             bare = bare_rounds(clients, args.rounds, args.batch_size)
+        per_node = library_rounds(clients, args.rounds, args.batch_size, data_on_workers=False, engine="per-node")
         library = library_rounds(clients, args.rounds, args.batch_size, data_on_workers=False)
         on_workers = library_rounds(clients, args.rounds, args.batch_size, data_on_workers=True)
         with tempfile.TemporaryDirectory() as records_dir:
-            from ftl_tff.data.client_data import client_data_from_records, write_client_records
+            from ftl_tff.data.clients.client_data import client_data_from_records, write_client_records
 
             write_client_records(records_dir, clients)
             from_records = library_rounds(client_data_from_records(records_dir), args.rounds, args.batch_size,
@@ -141,13 +143,15 @@ def main() -> None:
         print(f"\n{n} clients x {args.rows} rows x {args.features} features, batch {args.batch_size}, "
               f"median of rounds 2..{args.rounds}")
         print(f"  bare TFF process.next          : {med(bare):7.2f} s/round")
-        print(f"  ftl-tff train_federated        : {med(library):7.2f} s/round  "
-              f"ratio to bare {med(library) / med(bare):.2f} (target <= 1.15)")
+        print(f"  ftl-tff, per-node engine       : {med(per_node):7.2f} s/round  "
+              f"ratio to bare {med(per_node) / med(bare):.2f} (target <= 1.15)")
+        print(f"  ftl-tff, cohort engine         : {med(library):7.2f} s/round  "
+              f"ratio to per-node {med(library) / med(per_node):.2f}, to bare {med(library) / med(bare):.2f}")
         print(f"  ftl-tff, data on workers       : {med(on_workers):7.2f} s/round  "
               f"ratio to bare {med(on_workers) / med(bare):.2f}  (in-memory rows: embedded in the computation)")
         print(f"  ftl-tff, TFRecords on workers  : {med(from_records):7.2f} s/round  "
               f"ratio to bare {med(from_records) / med(bare):.2f}  (only client ids cross the wire)")
-        best = min(med(library), med(on_workers), med(from_records))
+        best = min(med(library), med(per_node), med(on_workers), med(from_records))
         print(f"  centralized Keras epoch        : {med(central):7.2f} s/epoch  "
               f"ratio best ftl-tff / centralized {best / med(central):.2f} (target <= 1.0)")
         own, children = peak_rss_mb()

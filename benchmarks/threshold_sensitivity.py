@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ftl_tff.data import load_dataset  # noqa: E402
-from ftl_tff.data.client_data import prepare_federated_data  # noqa: E402
+from ftl_tff.data.clients.client_data import prepare_federated_data  # noqa: E402
 from ftl_tff.detection import AnomalyDetector  # noqa: E402
 from ftl_tff.metrics import detection_metrics  # noqa: E402
 from ftl_tff.paradigms import DEFAULT_BLOCK  # noqa: E402

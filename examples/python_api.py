@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from ftl_tff.data import load_dataset, prepare
-    from ftl_tff.data.client_data import prepare_federated_data
+    from ftl_tff.data.clients.client_data import prepare_federated_data
     from ftl_tff.detection import AnomalyDetector
     from ftl_tff.metrics import detection_metrics
 

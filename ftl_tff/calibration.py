@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.client_data import NodeData
+from .data.clients.client_data import NodeData
 from .detection import AnomalyDetector
 from .errors import ConfigError
 from .metrics import detection_metrics

@@ -141,7 +141,7 @@ class SplitConfig:
             _real("data", "clip", self.clip, low=0, open_low=False)
 
     def kwargs(self, paradigm: str) -> dict[str, Any]:
-        """Arguments of :func:`~ftl_tff.data.client_data.prepare_federated_data` for ``paradigm``."""
+        """Arguments of :func:`~ftl_tff.data.clients.client_data.prepare_federated_data` for ``paradigm``."""
         kwargs: dict[str, Any] = {"split": self.split, "train": self.train, "validation": self.validation,
                                   "impute": self.impute, "clip": self.clip,
                                   "semi_supervised": get_paradigm(paradigm).normal_only_training}
@@ -205,6 +205,12 @@ class FedAvgConfig:
         weighting: ``examples`` (weighted FedAvg) or ``uniform``.
         clients_per_round: Clients sampled per round (None: all).
         early_stopping_patience: Rounds without validation improvement before stopping (None: off).
+        engine: ``cohort`` (:mod:`ftl_tff.federated.cohort`) or ``per-node``.
+            Both compute the same FedAvg (equal weights to float tolerance);
+            the cohort engine falls back to the per-node one for ready TFF
+            optimizer objects and for client data built on the workers.
+        cohort_size: Nodes per TFF client with the cohort engine (None:
+            :func:`~ftl_tff.federated.cohort.default_cohort_size`).
     """
 
     rounds: int = field(default=20, metadata=_meta("Federated rounds.", minimum=1))
@@ -222,6 +228,12 @@ class FedAvgConfig:
     early_stopping_patience: int | None = field(default=None, metadata=_meta(
         "Stop after K rounds without validation improvement (default: off).", flags=("--early-stopping",),
         minimum=1))
+    engine: str = field(default="cohort", metadata=_meta(
+        "cohort: each TFF client trains a cohort of nodes in one compiled graph (the same FedAvg, faster); "
+        "per-node: one TFF client per node (TFF's build_weighted_fed_avg, the reference).", vocabulary.ENGINES))
+    cohort_size: int | None = field(default=None, metadata=_meta(
+        "Nodes per TFF client with the cohort engine (default: a round's nodes spread over the CPU cores).",
+        minimum=1))
 
     def validate(self) -> None:
         """Raise ConfigError naming the field of the first invalid value."""
@@ -234,6 +246,8 @@ class FedAvgConfig:
             if not (hasattr(value, "initialize") and hasattr(value, "next")):  # a ready TFF optimizer passes
                 _choice("fedavg", name, value, vocabulary.OPTIMIZERS)
         _choice("fedavg", "weighting", self.weighting, vocabulary.WEIGHTINGS)
+        _choice("fedavg", "engine", self.engine, vocabulary.ENGINES)
+        _positive_int("fedavg", "cohort_size", self.cohort_size, optional=True)
         _real("fedavg", "client_learning_rate", self.client_learning_rate, low=0, open_low=True)
         _real("fedavg", "server_learning_rate", self.server_learning_rate, low=0, open_low=True)
 
@@ -411,7 +425,7 @@ class RunConfig:
     # -- what the stages read ---------------------------------------------------
 
     def split_kwargs(self) -> dict[str, Any]:
-        """Arguments of :func:`~ftl_tff.data.client_data.prepare_federated_data` that fix the split."""
+        """Arguments of :func:`~ftl_tff.data.clients.client_data.prepare_federated_data` that fix the split."""
         return self.data.kwargs(self.paradigm)
 
     def detector_params(self, architecture: bool = True) -> dict[str, Any]:

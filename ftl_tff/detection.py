@@ -25,7 +25,7 @@ Scores:
 
 Telemetry that did not arrive is part of the score, not imputed away: each
 scoring method takes the windows' *gap shares* (``gap=``, the share of a
-window's telemetry that was missing, :mod:`ftl_tff.data.gaps`) and adds
+window's telemetry that was missing, :mod:`ftl_tff.data.clients.gaps`) and adds
 ``gap_weight * gap`` to the reconstruction score. With min-max scaled inputs
 and a sigmoid reconstruction a squared error is at most about 1 per feature,
 so the default ``gap_weight=1`` counts a window with nothing reported as the
@@ -78,8 +78,8 @@ import numpy as np
 import pandas as pd
 
 from . import thresholds, vocabulary
-from .data.gaps import NodeGap
-from .data.scaling import NodeImputer, NodeScaler
+from .data.clients.gaps import NodeGap
+from .data.clients.scaling import NodeImputer, NodeScaler
 from .errors import ConfigError, DataError, SchemaError
 from .models.autoencoder import DEFAULT_ENCODER_UNITS, build_autoencoder, build_keras_optimizer
 from .models.io import METADATA_FILE, autoencoder_architecture, load_model, save_model
@@ -607,7 +607,7 @@ class AnomalyDetector:
         Args:
             X: Windows, 2-D with ``n_features_in_`` features.
             gap: Gap share of each window in [0, 1]
-                (:attr:`NodeData.gap <ftl_tff.data.client_data.NodeData.gap>`);
+                (:attr:`NodeData.gap <ftl_tff.data.clients.client_data.NodeData.gap>`);
                 None: no telemetry was missing.
             index: Start times of the windows, in time order, so that
                 smoothing (``smooth_windows``) stays within runs of
@@ -778,12 +778,12 @@ class AnomalyDetector:
             directory: Folder to write (created if missing).
             feature_columns: Feature names in column order (default: those
                 of a loaded detector, else the scaler's).
-            scaler: The node's :class:`~ftl_tff.data.scaling.NodeScaler` (or
+            scaler: The node's :class:`~ftl_tff.data.clients.scaling.NodeScaler` (or
                 its ``to_dict()``), so raw windows can be scaled alike.
-            imputer: The node's :class:`~ftl_tff.data.scaling.NodeImputer`
+            imputer: The node's :class:`~ftl_tff.data.clients.scaling.NodeImputer`
                 (or its ``to_dict()``).
             extra: More JSON-safe information (e.g. the federated run).
-            gaps: The node's :class:`~ftl_tff.data.gaps.NodeGap` (or its
+            gaps: The node's :class:`~ftl_tff.data.clients.gaps.NodeGap` (or its
                 ``to_dict()``), so raw windows get their gap shares alike.
 
         Returns:
@@ -1072,7 +1072,7 @@ def _as_features(values: Any, name: str, n_features: int | None = None) -> np.nd
     if missing is not None and missing.any():
         raise DataError(
             f"{name} holds {int(missing.sum())} NaN values in {int(missing.any(axis=1).sum())} rows; "
-            "impute first (see ftl_tff.data.scaling.NodeImputer)"
+            "impute first (see ftl_tff.data.clients.scaling.NodeImputer)"
         )
     features = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(features).all():

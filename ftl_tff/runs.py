@@ -34,9 +34,9 @@ from . import __version__, vocabulary
 from .calibration import ThresholdRule, calibrate_and_evaluate
 from .config import RunConfig
 from .data import ProcessedDataset, load_dataset
-from .data.client_data import FederatedData, prepare_federated_data
-from .data.gaps import NodeGap
-from .data.scaling import NodeImputer, NodeScaler
+from .data.clients.client_data import FederatedData, prepare_federated_data
+from .data.clients.gaps import NodeGap
+from .data.clients.scaling import NodeImputer, NodeScaler
 from .detection import AnomalyDetector
 from .errors import ConfigError, SchemaError, SelectionError, SourceNotFoundError
 from .federated.runtime import FederatedRuntime

@@ -54,7 +54,7 @@ import pandas as pd
 from . import vocabulary
 from .calibration import ThresholdRule, calibrate_and_evaluate, target_view, unflagged_windows
 from .config import RunConfig, TransferConfig
-from .data.client_data import FederatedData, prepare_federated_data
+from .data.clients.client_data import FederatedData, prepare_federated_data
 from .detection import AnomalyDetector
 from .errors import ConfigError, DataError
 from .models.autoencoder import build_autoencoder, build_keras_optimizer
@@ -99,7 +99,7 @@ def prepare_targets(dataset: Any, nodes: Sequence[str], run: RunConfig, train_da
             (the data-efficiency study).
 
     Returns:
-        The targets' :class:`~ftl_tff.data.client_data.FederatedData`.
+        The targets' :class:`~ftl_tff.data.clients.client_data.FederatedData`.
     """
     kwargs = {**run.split_kwargs(), "semi_supervised": get_paradigm(run.paradigm).name == "supervised"}
     if train_days is not None:

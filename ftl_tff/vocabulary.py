@@ -14,6 +14,7 @@ __all__ = [
     "BASELINES",
     "CENTRALIZED",
     "CRITERIA",
+    "ENGINES",
     "FEATURE_SETS",
     "FEDERATED",
     "FINE_TUNE",
@@ -62,7 +63,7 @@ STRATEGY_NAMES: dict[str, str] = {"top": "top", "topn": "top", "top-n": "top", "
 #: Top-N ranking criteria (:mod:`ftl_tff.selection`).
 CRITERIA: tuple[str, ...] = ("training_windows", "normal_windows", "anomaly_rate", "completeness")
 
-#: Feature sets (:mod:`ftl_tff.data.features`): every feature, IPMI + Ganglia, every feature of the dataset.
+#: Feature sets (:mod:`ftl_tff.data.build.features`): every feature, IPMI + Ganglia, every feature of the dataset.
 FEATURE_SETS: tuple[str, ...] = ("all", "D1", "D2")
 #: Per-node splits of windows into train/validation/test.
 SPLITS: tuple[str, ...] = ("blocked", "chronological")
@@ -74,6 +75,9 @@ SCORE_KINDS: tuple[str, ...] = ("mse", "max")
 OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop", "sgd", "sgdm")
 #: FedAvg client weights: by examples trained on, or equal.
 WEIGHTINGS: tuple[str, ...] = ("examples", "uniform")
+#: Federated engines: ``cohort`` trains a cohort of nodes per TFF client in one graph, ``per-node`` one TFF
+#: client per node (TFF's ``build_weighted_fed_avg``, the reference).
+ENGINES: tuple[str, ...] = ("cohort", "per-node")
 
 
 def node_order(node: str) -> tuple[int, int, str]:

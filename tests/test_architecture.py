@@ -111,7 +111,7 @@ def test_no_import_climbs_a_layer():
 
 @pytest.mark.parametrize(("module", "text"), [
     ("ftl_tff.transfer", "def f():\n    from .runs import train_run\n"),
-    ("ftl_tff.data.dataset", "from ..experiments import report\n"),
+    ("ftl_tff.data.build.dataset", "from ...experiments import report\n"),
     ("ftl_tff.runs", "import ftl_tff.experiments.figures\n"),
     ("ftl_tff.experiments.runner", "from ftl_tff_cli.main import main\n"),
 ])

@@ -76,6 +76,11 @@ def test_an_optimizer_the_detector_cannot_build_is_refused_before_training():
         TransferConfig(optimizer="adagrad").validate()
 
 
+def test_a_config_json_with_an_unknown_key_is_refused():
+    with pytest.raises(ConfigError, match="roundz"):
+        RunConfig.from_dict({"dataset": "d", "paradigm": "supervised", "roundz": 3})
+
+
 def test_json_round_trip_and_the_flat_config_json_of_0_1():
     config = RunConfig.from_flat({"paradigm": "supervised", "nodes": ["1", "2"], "rounds": 3,
                                   "selection": {"strategy": "top", "participating": ["1", "2"]}})
@@ -107,6 +112,8 @@ def test_transfer_options_of_an_experiment_file(tmp_path):
     with pytest.raises(ConfigError, match="paradigms lists 2 values"):
         file_options(path)
     assert file_options(path, {"paradigm": "supervised"})["run"]["paradigm"] == "supervised"
+    # A command that takes no paradigm (transfer reads the source run's) ignores the grid.
+    assert "paradigm" not in file_options(path, grid=())["run"]
 
 
 # -- the same run from Python, a TOML file and flags ------------------------------

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from ftl_tff.data.scaling import NodeImputer, NodeScaler
+from ftl_tff.data.clients.scaling import NodeImputer, NodeScaler
 from ftl_tff.detection import AnomalyDetector, NotFittedError
 from ftl_tff.errors import ConfigError, DataError, SchemaError
 from ftl_tff.models import build_autoencoder, save_model

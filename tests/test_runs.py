@@ -121,7 +121,7 @@ def test_unsupervised_training_never_reads_labels(prepared, tmp_path):
 
 def test_semi_supervised_trains_on_normal_windows_only(trained):
     from ftl_tff.config import RunConfig
-    from ftl_tff.data.client_data import prepare_federated_data
+    from ftl_tff.data.clients.client_data import prepare_federated_data
     from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE
 
     saved = json.loads((trained / "config.json").read_text())

@@ -12,7 +12,7 @@ import pytest
 from ftl_tff.calibration import target_view
 from ftl_tff.config import RunConfig, TransferConfig
 from ftl_tff.data import load_dataset, prepare
-from ftl_tff.data.scaling import NodeScaler
+from ftl_tff.data.clients.scaling import NodeScaler
 from ftl_tff.data.synthetic import generate_raw
 from ftl_tff.detection import AnomalyDetector
 from ftl_tff.errors import ConfigError, DataError

@@ -2,7 +2,7 @@
 
 ftl-tff's docstrings are Google style (what mkdocstrings renders best) but
 cross-reference with Sphinx roles (:func:`train_federated`,
-:class:`~ftl_tff.data.scaling.NodeScaler`) and introduce literal blocks with
+:class:`~ftl_tff.data.clients.scaling.NodeScaler`) and introduce literal blocks with
 reST's ``::``. Left alone, mkdocs shows the roles as text. This extension
 rewrites each docstring before it is rendered:
 

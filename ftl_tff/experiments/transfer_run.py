@@ -19,7 +19,7 @@ import pandas as pd
 from .. import __version__, vocabulary
 from ..config import RunConfig, TransferConfig
 from ..data import ProcessedDataset
-from ..data.client_data import FederatedData
+from ..data.clients.client_data import FederatedData
 from ..errors import SelectionError
 from ..runs import check_features, load_global_model, load_run, open_dataset
 from ..transfer import (

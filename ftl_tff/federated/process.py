@@ -53,6 +53,9 @@ WEIGHTINGS = vocabulary.WEIGHTINGS
 
 _RESERVED_MODEL_KWARGS = frozenset({"input_dim", "seed"})
 
+#: Node ids hash into this many buckets to seed each node's per-round shuffle (both engines).
+CLIENT_KEY_BUCKETS = 2**62
+
 
 def build_optimizer(name: str | Any, learning_rate: float) -> tff.learning.optimizers.Optimizer:
     """Returns a TFF optimizer by name.

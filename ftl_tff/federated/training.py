@@ -22,7 +22,7 @@ process is composed with a dataset computation
 driver sends only ``(client id, round seed)`` pairs and each worker builds,
 shuffles and batches the client's data itself. Both give the same weights.
 The data stays on the workers only when the ``ClientData`` reads files the
-workers hold (:func:`~ftl_tff.data.client_data.client_data_from_records`);
+workers hold (:func:`~ftl_tff.data.clients.client_data.client_data_from_records`);
 in-memory arrays are embedded in the computation, which travels every round.
 
 Training runs inside a :class:`~ftl_tff.federated.runtime.FederatedRuntime`
@@ -51,9 +51,15 @@ import pandas as pd
 from ftl_tff import __version__
 from ftl_tff.config import FedAvgConfig, ModelConfig
 from ftl_tff.data._progress import progress_bar
-from ftl_tff.data.client_data import make_client_data
+from ftl_tff.data.clients.client_data import make_client_data
 from ftl_tff.errors import ConfigError, DataError, EmptyNodeError, SchemaError
-from ftl_tff.federated.process import assign_global_weights, build_fedavg_process, build_keras_model
+from ftl_tff.federated.cohort import build_cohort_process, cohort_inputs, default_cohort_size
+from ftl_tff.federated.process import (
+    CLIENT_KEY_BUCKETS,
+    assign_global_weights,
+    build_fedavg_process,
+    build_keras_model,
+)
 from ftl_tff.federated.runtime import FederatedRuntime, active_runtime
 from ftl_tff.records import read_record
 
@@ -91,7 +97,6 @@ _PROGRESS_FORMAT = "ftl_tff.federated_progress/1"
 _STATE_PREFIX = "round_"
 _SAMPLING_STREAM = 1
 _SHUFFLE_STREAM = 2
-_CLIENT_KEY_BUCKETS = 2**62
 _VALIDATION_CHUNK_ROWS = 8192
 _ROWS_CHUNK = 4096
 # Options that change the weights a round produces: a resumed run must match.
@@ -110,6 +115,7 @@ _TRAJECTORY_KEYS = (
     "model_kwargs",
     "validation_nodes",
     "monitor",
+    "engine",
 )
 
 
@@ -257,7 +263,7 @@ def train_federated(
         clients: Node id -> float32 training rows ``(n, features)`` of each
             participating node (no NaN: impute first), or a TFF ``ClientData``
             of ``(x, x)`` elements (e.g.
-            :func:`~ftl_tff.data.client_data.client_data_from_records`).
+            :func:`~ftl_tff.data.clients.client_data.client_data_from_records`).
         validation: Node id -> held-out rows scored after every round (any
             nodes, participating or not); None to skip validation.
         fedavg: Rounds, local epochs, batch size, optimizers, weighting,
@@ -294,7 +300,7 @@ def train_federated(
         data_on_workers: Build each client's data on the worker that trains
             it, from ``(client id, round seed)``. Only with a record-backed
             ``ClientData``
-            (:func:`~ftl_tff.data.client_data.client_data_from_records`)
+            (:func:`~ftl_tff.data.clients.client_data.client_data_from_records`)
             whose files exist at the same path on every worker does the data
             stay off the wire. For in-memory ``clients`` every row is embedded
             in the traced computation, which is sent each round: no saving,
@@ -328,12 +334,14 @@ def train_federated(
     if runtime is None:
         runtime = active_runtime()  # inside ``with FederatedRuntime(...)``: run there
     monitor = "validation_loss" if validation_arrays is not None else "train_loss"
+    engine = _engine(fedavg, data, data_on_workers)
     config = _run_config(
         data, validation_arrays, monitor, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size,
         client_optimizer=fedavg.client_optimizer, client_learning_rate=fedavg.client_learning_rate,
         server_optimizer=fedavg.server_optimizer, server_learning_rate=fedavg.server_learning_rate,
         weighting=fedavg.weighting, clients_per_round=clients_per_round, seed=seed, model_kwargs=model_kwargs,
-        early_stopping_patience=early_stopping_patience, data_on_workers=data_on_workers,
+        early_stopping_patience=early_stopping_patience, data_on_workers=data_on_workers, engine=engine,
+        cohort_size=fedavg.cohort_size,
         checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         checkpoint_every=checkpoint_every, runtime=runtime,
     )
@@ -342,12 +350,14 @@ def train_federated(
         _check_checkpoint_folder(Path(checkpoint_dir), config, resume)
 
     tf.keras.utils.set_random_seed(seed)
-    process = build_fedavg_process(
+    build = build_cohort_process if engine == "cohort" else build_fedavg_process
+    process = build(
         data.input_dim, model_kwargs, fedavg.client_optimizer, fedavg.client_learning_rate,
         fedavg.server_optimizer, fedavg.server_learning_rate, fedavg.weighting, seed,
     )
     keras_model = build_keras_model(data.input_dim, model_kwargs, seed)
-    rounds_runner = _Rounds(process, data, keras_model, validation_arrays, batch_size, local_epochs, data_on_workers)
+    rounds_runner = _Rounds(process, data, keras_model, validation_arrays, batch_size, local_epochs, data_on_workers,
+                            cohort=engine == "cohort", cohort_size=fedavg.cohort_size)
     loop = _Loop(monitor, early_stopping_patience)
 
     with ExitStack() as stack:
@@ -405,17 +415,17 @@ class _TrainingClients:
         if isinstance(clients, Mapping):
             self.client_data = make_client_data(clients)  # validates ids, shapes, finiteness
             self.client_ids = list(self.client_data.client_ids)
-            self._arrays: dict[str, np.ndarray] | None = {
+            self.arrays: dict[str, np.ndarray] | None = {
                 cid: np.asarray(clients[cid], dtype=np.float32) for cid in self.client_ids
             }
-            empty = [cid for cid, rows in self._arrays.items() if len(rows) == 0]
+            empty = [cid for cid, rows in self.arrays.items() if len(rows) == 0]
             if empty:
                 raise EmptyNodeError(f"participating nodes without training rows: {empty[:10]}")
-            self.input_dim = int(self._arrays[self.client_ids[0]].shape[1])
+            self.input_dim = int(self.arrays[self.client_ids[0]].shape[1])
         elif hasattr(clients, "serializable_dataset_fn") and hasattr(clients, "client_ids"):
             self.client_data = clients
             self.client_ids = [str(cid) for cid in clients.client_ids]
-            self._arrays = None
+            self.arrays = None
             self.input_dim = _client_data_width(clients)
         else:
             raise ConfigError(f"clients must be a mapping of node id -> array or a TFF ClientData, got {type(clients)}")
@@ -427,8 +437,8 @@ class _TrainingClients:
         import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
         if client_id not in self._rows:
-            if self._arrays is not None:
-                self._rows[client_id] = tf.constant(self._arrays[client_id])
+            if self.arrays is not None:
+                self._rows[client_id] = tf.constant(self.arrays[client_id])
             else:
                 dataset = self.client_data.create_tf_dataset_for_client(client_id)
                 self._rows[client_id] = _dataset_rows(dataset, self.input_dim)
@@ -447,8 +457,12 @@ class _Rounds:
         batch_size: int,
         local_epochs: int,
         data_on_workers: bool,
+        cohort: bool = False,
+        cohort_size: int | None = None,
     ) -> None:
         self.process = process
+        self.cohort = cohort
+        self.cohort_size = cohort_size
         self.training_process = (
             _with_dataset_computation(process, data, batch_size, local_epochs) if data_on_workers else process
         )
@@ -464,6 +478,10 @@ class _Rounds:
         started = time.perf_counter()
         if self.data_on_workers:
             round_input: list[Any] = [(client_id, seed_of_round) for client_id in participants]
+        elif self.cohort:
+            size = self.cohort_size or default_cohort_size(len(participants))
+            round_input = cohort_inputs(self.data.arrays, participants, seed_of_round, self.batch_size,
+                                        self.local_epochs, size)
         else:
             round_input = [
                 _client_batches(self.data.rows(cid), cid, seed_of_round, self.batch_size, self.local_epochs)
@@ -645,7 +663,7 @@ def _client_batches(rows: Any, client_id: Any, round_seed: Any, batch_size: int,
     """
     import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
 
-    client_key = tf.strings.to_hash_bucket_fast(client_id, _CLIENT_KEY_BUCKETS)
+    client_key = tf.strings.to_hash_bucket_fast(client_id, CLIENT_KEY_BUCKETS)
     count = tf.shape(rows, out_type=tf.int64)[0]
     seed_of_round = tf.cast(round_seed, tf.int64)
 
@@ -687,6 +705,14 @@ def _round_seed(seed: int, round_number: int) -> int:
     """A 63-bit seed for the shuffles of ``round_number``."""
     state = np.random.SeedSequence([seed, round_number, _SHUFFLE_STREAM]).generate_state(1, np.uint64)[0]
     return int(state >> np.uint64(1))
+
+
+def _engine(fedavg: FedAvgConfig, data: _TrainingClients, data_on_workers: bool) -> str:
+    """The engine that runs: the configured one, or per-node where the cohort engine cannot (named in the docs)."""
+    names = all(isinstance(o, str) for o in (fedavg.client_optimizer, fedavg.server_optimizer))
+    if fedavg.engine == "cohort" and names and not data_on_workers and data.arrays is not None:
+        return "cohort"
+    return "per-node"
 
 
 def _check_options(seed: int, checkpoint_dir: Any, checkpoint_every: int | None, checkpoint_keep: int,

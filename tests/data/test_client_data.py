@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ftl_tff._processes import child_pids_named, stop_children_named
-from ftl_tff.data.client_data import (
+from ftl_tff.data.clients.client_data import (
     RECORDS_INDEX_NAME,
     FederatedData,
     client_data_from_records,
@@ -219,7 +219,7 @@ def test_record_ids_must_be_safe_file_names(tmp_path):
 
 def test_modules_import_without_tensorflow():
     code = (
-        "import sys, ftl_tff.data.splits, ftl_tff.data.scaling, ftl_tff.data.client_data;"
+        "import sys, ftl_tff.data.clients.splits, ftl_tff.data.clients.scaling, ftl_tff.data.clients.client_data;"
         "sys.exit('tensorflow' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftl_tff.data.client_data import prepare_federated_data
-from ftl_tff.data.gaps import NodeGap
+from ftl_tff.data.clients.client_data import prepare_federated_data
+from ftl_tff.data.clients.gaps import NodeGap
 from ftl_tff.detection import AnomalyDetector
 from ftl_tff.errors import ConfigError, SchemaError
 

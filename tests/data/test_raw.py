@@ -9,7 +9,7 @@ import pytest
 from conftest import nagios_rows, readings, write_raw_file
 
 from ftl_tff.data import prepare
-from ftl_tff.data.raw import read_raw, scan_raw
+from ftl_tff.data.readers.raw import read_raw, scan_raw
 from ftl_tff.errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
 
 START = "2022-09-01 00:00"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftl_tff.data.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler
-from ftl_tff.data.splits import chronological_split
+from ftl_tff.data.clients.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler
+from ftl_tff.data.clients.splits import chronological_split
 from ftl_tff.errors import ConfigError, DataError, SchemaError
 
 NAN = np.nan

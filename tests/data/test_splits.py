@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftl_tff.data.splits import (
+from ftl_tff.data.clients.splits import (
     NodeSplit,
     blocked_split,
     chronological_split,

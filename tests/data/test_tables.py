@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from ftl_tff.data import prepare
-from ftl_tff.data.aggregated import read_aggregated
-from ftl_tff.data.wide import read_wide
+from ftl_tff.data.readers.aggregated import read_aggregated
+from ftl_tff.data.readers.wide import read_wide
 from ftl_tff.errors import (
     ConfigError,
     CorruptFileError,

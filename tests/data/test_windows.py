@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ftl_tff.data.windows import (
+from ftl_tff.data.readers.windows import (
     STATS,
     combine_partials,
     finalize,

@@ -11,7 +11,7 @@ import pytest
 
 from ftl_tff._processes import child_pids_named
 from ftl_tff.config import FedAvgConfig, ModelConfig
-from ftl_tff.data.client_data import client_data_from_records, write_client_records
+from ftl_tff.data.clients.client_data import client_data_from_records, write_client_records
 from ftl_tff.errors import ConfigError, EmptyNodeError
 from ftl_tff.federated import (
     HISTORY_COLUMNS,
@@ -210,12 +210,16 @@ def test_resume_after_two_rounds_equals_the_uninterrupted_run(reference, clients
     assert resumed.best_round == reference.best_round
 
 
-def test_data_built_on_the_workers_gives_the_same_weights(reference, clients, validation, tmp_path):
-    # Record files: the worker reads each client's rows from disk by its id.
+def test_data_built_on_the_workers_gives_the_same_weights(clients, validation, tmp_path):
+    # Record files: the worker reads each client's rows from disk by its id. Data built on the workers
+    # runs on the per-node engine, so that is the reference here (tests/federated/test_cohort.py compares
+    # the engines).
+    reference = train(clients, validation, **REFERENCE, engine="per-node")
     write_client_records(tmp_path / "records", clients)
     on_workers = train(
         client_data_from_records(tmp_path / "records"), validation, **REFERENCE, data_on_workers=True
     )
+    assert on_workers.config["engine"] == "per-node"
     assert_same_weights(on_workers, reference, atol=1e-6)
     pd.testing.assert_frame_equal(
         without_seconds(on_workers.history), without_seconds(reference.history), check_exact=False, atol=1e-6

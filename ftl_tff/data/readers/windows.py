@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 #: The statistics computed per metric and window, in column order.
 STATS: tuple[str, ...] = ("avg", "std", "min", "max")

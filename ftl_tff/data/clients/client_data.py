@@ -2,8 +2,8 @@
 
 :func:`prepare_federated_data` turns a processed dataset (one windowed frame
 per node) into per-node arrays: it splits every node in time, fits a
-:class:`~ftl_tff.data.scaling.NodeScaler` and a
-:class:`~ftl_tff.data.scaling.NodeImputer` on that node's training part only,
+:class:`~ftl_tff.data.clients.scaling.NodeScaler` and a
+:class:`~ftl_tff.data.clients.scaling.NodeImputer` on that node's training part only,
 and applies them to every part, counting what it fills, drops or filters.
 
 :func:`make_client_data` and :func:`client_data_from_records` expose arrays
@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ftl_tff import vocabulary
-from ftl_tff.data.gaps import NodeGap
-from ftl_tff.data.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler, checked_clip
-from ftl_tff.data.splits import (
+from ftl_tff.data.clients.gaps import NodeGap
+from ftl_tff.data.clients.scaling import IMPUTE_POLICIES, NodeImputer, NodeScaler, checked_clip
+from ftl_tff.data.clients.splits import (
     LABEL_COLUMN,
     PARTS,
     NodeSplit,
@@ -127,7 +127,7 @@ class NodeData:
         scaler: The scaler fitted on this node's training rows.
         imputer: The imputer fitted on this node's scaled training rows.
         gap_train: Share of each training window's telemetry that did not
-            arrive (float32 in [0, 1], see :mod:`ftl_tff.data.gaps`): what
+            arrive (float32 in [0, 1], see :mod:`ftl_tff.data.clients.gaps`): what
             the imputer filled, which the detector's score adds back.
         gap_validation: The same for the validation rows.
         gap_test: The same for the test rows.
@@ -179,7 +179,7 @@ class FederatedData:
         node_data: Node id -> :class:`NodeData`, in the order prepared.
         split_report: Per node, windows and anomalous windows per part before
             any filtering, with warnings (see
-            :func:`~ftl_tff.data.splits.split_report`).
+            :func:`~ftl_tff.data.clients.splits.split_report`).
         preparation_report: Per node: ``{part}_rows`` (final rows),
             ``{part}_cells_imputed``, ``{part}_rows_dropped`` (``"drop"``
             policy), ``{part}_gap_windows`` (windows with a telemetry gap),
@@ -285,14 +285,14 @@ def prepare_federated_data(
             share is ``1 - train - validation``.
         validation: Share of the windows for validation.
         impute: Imputation policy, one of
-            :data:`~ftl_tff.data.scaling.IMPUTE_POLICIES`.
+            :data:`~ftl_tff.data.clients.scaling.IMPUTE_POLICIES`.
         semi_supervised: Train on normal windows only; the removed anomalous
             training windows are counted in ``preparation_report``. The
             scaler and imputer are then fitted on the normal windows too.
         clip: Bound on scaled values: a margin ``m`` clips them to
             ``[-m, 1 + m]`` (default 1: at most one training range outside
             what the node did in training), ``True`` to [0, 1], ``False``
-            leaves them unbounded (see :class:`~ftl_tff.data.scaling.NodeScaler`).
+            leaves them unbounded (see :class:`~ftl_tff.data.clients.scaling.NodeScaler`).
         train_days: Keep only the most recent ``train_days`` days of each
             node's training part (the validation and test parts are
             unchanged); the scaler and imputer are fitted on what is kept, as
@@ -300,7 +300,7 @@ def prepare_federated_data(
             counted in ``preparation_report`` (``train_rows_truncated``).
             None keeps the whole training part.
         **split_kwargs: For ``"blocked"``: ``block`` and ``gap`` (see
-            :func:`~ftl_tff.data.splits.blocked_split`).
+            :func:`~ftl_tff.data.clients.splits.blocked_split`).
 
     Returns:
         The :class:`FederatedData`.

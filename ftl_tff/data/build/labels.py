@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 LABEL_RULES: tuple[str, ...] = ("critical", "nonzero", "critical_or_unknown", "drained")
 

@@ -7,7 +7,7 @@ partition columns, and the type of ``value`` changes from metric to metric
 schema comes from the first file. This reader lists the tree first, keeps only
 the selected months, plugins and metrics (nothing else is opened), and then
 streams each file record batch by record batch into partial window statistics
-(:mod:`ftl_tff.data.windows`). Peak memory is one record batch plus the
+(:mod:`ftl_tff.data.readers.windows`). Peak memory is one record batch plus the
 window statistics produced so far, whatever the number of months read.
 
 Repairs, each counted and reported in the manifest's notes:
@@ -41,9 +41,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
-from ..vocabulary import sort_nodes
-from ._progress import progress_bar
+from ...errors import CorruptFileError, SchemaError, SelectionError, SourceNotFoundError
+from ...vocabulary import sort_nodes
+from .._progress import progress_bar
 from .source import SourceWindows, nagios_frame, to_utc
 from .windows import finalize, partial_stats_arrays, window_ns, window_numbers
 

@@ -59,7 +59,7 @@ class NodeScaler:
       A number ``m >= 0``: clipped to ``[-m, 1 + m]``, so a value far outside
       what the node did in training still counts as a large error (up to
       ``(1 + m)**2`` per feature against a sigmoid reconstruction) but one
-      feature cannot outweigh hundreds. :func:`~ftl_tff.data.client_data.prepare_federated_data`
+      feature cannot outweigh hundreds. :func:`~ftl_tff.data.clients.client_data.prepare_federated_data`
       uses ``m = 1`` by default.
 
     Attributes:

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError, SelectionError, SourceNotFoundError
-from ._progress import progress_bar
+from ...errors import SchemaError, SelectionError, SourceNotFoundError
+from .._progress import progress_bar
 from .source import SourceWindows, nagios_frame, to_utc
 from .tables import clean_timestamps, numeric_columns, read_table
 from .windows import STATS, finalize, window_ns

@@ -34,9 +34,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..errors import ConfigError
-from .source import SourceWindows
-from .windows import WindowStats, pool_metrics
+from ...errors import ConfigError
+from ..readers.source import SourceWindows
+from ..readers.windows import WindowStats, pool_metrics
 
 CORE_TEMPS: tuple[str, ...] = ("socket", "core")
 ALIGNS: tuple[str, ...] = ("intersection", "union")

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import CorruptFileError, SchemaError
+from ...errors import CorruptFileError, SchemaError
 from .source import SourceWindows
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")

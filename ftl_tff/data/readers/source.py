@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import sort_nodes
+from ...vocabulary import sort_nodes
 from .windows import WindowStats
 
 #: Columns of the per-node Nagios summary, one row per window.

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigError, SchemaError
+from ...errors import ConfigError, SchemaError
 
 #: Plugins of each named feature set (None: every feature column).
 FEATURE_SETS: dict[str, tuple[str, ...] | None] = {"D1": ("ipmi", "ganglia"), "D2": None, "all": None}
