@@ -2,7 +2,10 @@
 
 * :func:`train_federated` -> :class:`FederatedTrainingResult`: the training
   loop (sampling, validation, early stopping, checkpoints, resume).
-* :func:`build_fedavg_process`: the weighted FedAvg learning process, with
+* :func:`~ftl_tff.federated.cohort.build_cohort_process`: the default
+  engine, one TFF client per cohort of nodes trained in one graph
+  (:mod:`ftl_tff.federated.cohort`);
+* :func:`build_fedavg_process`: the per-node weighted FedAvg learning process, with
   :func:`assign_global_weights` / :func:`set_global_weights` between its
   state and a Keras model.
 * :class:`FederatedRuntime` and :func:`local_workers`: the execution context

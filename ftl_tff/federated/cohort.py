@@ -62,15 +62,24 @@ _RMSPROP = (0.9, 1e-7)  # decay, epsilon of build_rmsprop
 _MOMENTUM = 0.9  # the "sgdm" of ftl_tff.federated.process.build_optimizer
 
 
-def default_cohort_size(n_clients: int, cores: int | None = None) -> int:
-    """Nodes per TFF client: the clients of a round spread over the cores present (one cohort per core).
+#: Largest round input of one cohort, in bytes. TFF refuses to serialize a dataset above 100 MiB.
+MAX_COHORT_BYTES = 64 * 2**20
+_TFF_DATASET_LIMIT = 100 * 2**20
+
+
+def default_cohort_size(n_clients: int, cores: int | None = None, node_bytes: int = 0) -> int:
+    """Nodes per TFF client: a round's nodes spread over the cores present, within :data:`MAX_COHORT_BYTES`.
 
     Args:
         n_clients: Nodes in a round.
         cores: CPU cores (default: ``os.cpu_count()``).
+        node_bytes: Size of the largest node's round input (rows x epochs x features x 4).
     """
     cores = max(1, cores or os.cpu_count() or 1)
-    return max(1, math.ceil(n_clients / cores))
+    size = max(1, math.ceil(n_clients / cores))
+    if node_bytes > 0:
+        size = min(size, max(1, MAX_COHORT_BYTES // node_bytes))
+    return size
 
 
 class CohortBatches:
@@ -112,6 +121,11 @@ def cohort_inputs(rows: Mapping[str, Any], participants: Sequence[str], round_se
                             for i in range(0, len(order), batch_size)])
         steps = max(len(b) for b in batches)
         features = int(np.asarray(rows[members[0]]).shape[1])
+        size = len(members) * steps * batch_size * (features + 1) * 4
+        if size > _TFF_DATASET_LIMIT:
+            fit = max(1, int(len(members) * _TFF_DATASET_LIMIT // size))
+            raise ConfigError(f"cohort_size: a cohort of {len(members)} nodes is {size / 2**20:.0f} MiB per round and "
+                              f"TFF serializes at most {_TFF_DATASET_LIMIT / 2**20:.0f} MiB; use cohort_size <= {fit}")
         x = np.zeros((len(members), steps, batch_size, features), np.float32)
         mask = np.zeros((len(members), steps, batch_size), np.float32)
         for k, node_batches in enumerate(batches):

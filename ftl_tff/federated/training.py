@@ -479,7 +479,8 @@ class _Rounds:
         if self.data_on_workers:
             round_input: list[Any] = [(client_id, seed_of_round) for client_id in participants]
         elif self.cohort:
-            size = self.cohort_size or default_cohort_size(len(participants))
+            node_bytes = max(self.data.arrays[c].nbytes for c in participants) * self.local_epochs
+            size = self.cohort_size or default_cohort_size(len(participants), node_bytes=node_bytes)
             round_input = cohort_inputs(self.data.arrays, participants, seed_of_round, self.batch_size,
                                         self.local_epochs, size)
         else:

@@ -98,6 +98,8 @@ def test_cohort_inputs_hold_every_row_once_per_epoch_and_mask_the_padding():
 def test_default_cohort_size_spreads_a_round_over_the_cores():
     assert default_cohort_size(100, cores=2) == 50 and default_cohort_size(10, cores=16) == 1
     assert default_cohort_size(7, cores=3) == 3
+    # Within what TFF will serialize: 100 nodes of 3.2 MB each on 2 cores make cohorts of 20, not 50.
+    assert default_cohort_size(100, cores=2, node_bytes=2000 * 400 * 4) == 20
 
 
 def test_the_cohort_engine_takes_optimizer_names_only():
