@@ -3,7 +3,7 @@
 Prints, for one generated raw dataset (default 50 nodes x 2 days, full metric
 set, 20 s sampling as on M100):
 
-* rows/s of ``ftl_tff.data.build.prepare`` (readings in / seconds);
+* rows/s of ``ftl_tff.data.building.prepare`` (readings in / seconds);
 * the ratio of prepare time to a bare ``pyarrow.parquet.read_table`` of the
   same files (the columns prepare needs), measured in the same run,
   interleaved, median of ``--repeat`` runs (target: <= 2.0);

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import click
-import pandas as pd
 
 from ftl_tff.config import RunConfig, TransferConfig, flat_fields
 from ftl_tff.errors import FtlError
@@ -51,23 +50,3 @@ def split_list(values: tuple[str, ...]) -> list[str] | None:
     """Accept repeated options and comma-separated lists alike."""
     items = [item.strip() for value in values for item in value.split(",") if item.strip()]
     return items or None
-
-
-#: Metrics of the per-method table: point-wise F1/precision/recall, event F1 (Nagios episodes), MCC, the AUCs.
-_TABLE_METRICS = ("f1", "precision", "recall", "event_f1", "mcc", "roc_auc", "pr_auc", "vus_pr")
-
-
-def print_method_table(metrics: dict) -> None:
-    rows = []
-    for method, table in metrics.items():
-        row = {"method": method}
-        for metric in _TABLE_METRICS:
-            values = table.get(metric, {})
-            row[metric] = float("nan") if values.get("mean") is None else values["mean"]
-            row[f"{metric}_nodes"] = values.get("n_defined")
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    columns = ["method", *_TABLE_METRICS, "f1_nodes", "roc_auc_nodes"]
-    click.echo("Mean over the nodes where each metric is defined (test windows; *_nodes: how many):")
-    click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, na_rep="n/a",
-                                                                 float_format=lambda v: f"{v:.3f}"))

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from ftl_tff.data import load_dataset, prepare
-from ftl_tff.data.build.dataset import EMPTY_WINDOW_POLICIES, UNLABELLED_POLICIES
-from ftl_tff.data.build.labels import LABEL_RULES
-from ftl_tff.data.build.prepare import FORMATS
-from ftl_tff.data.build.schema import ALIGNS, CORE_TEMPS
+from ftl_tff.data.building.dataset import EMPTY_WINDOW_POLICIES, UNLABELLED_POLICIES
+from ftl_tff.data.building.labels import LABEL_RULES
+from ftl_tff.data.building.prepare import FORMATS
+from ftl_tff.data.building.schema import ALIGNS, CORE_TEMPS
 from ftl_tff.data.synthetic import generate_raw
 
 from .common import FriendlyGroup, split_list

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 from click.core import ParameterSource
 
 from ftl_tff import vocabulary
@@ -14,7 +15,7 @@ from ftl_tff.data import load_dataset
 from ftl_tff.experiments.transfer_run import transfer_run
 from ftl_tff.runs import select_and_train, select_first_nodes, train_run
 
-from .common import print_method_table, split_list
+from .common import split_list
 from .options import config_file_option, explicit, file_options, from_config, run_config
 
 
@@ -129,3 +130,23 @@ def transfer(ctx: click.Context, dataset_dir: Path, model: Path, out: Path, node
                           efficiency_days=days, save_models=save_models, echo=click.echo)
     click.echo(result["summary_text"])
     click.echo(f"Wrote {out} (report: {out}/report.md)")
+
+
+#: Metrics of the per-method table: point-wise F1/precision/recall, event F1 (Nagios episodes), MCC, the AUCs.
+_TABLE_METRICS = ("f1", "precision", "recall", "event_f1", "mcc", "roc_auc", "pr_auc", "vus_pr")
+
+
+def print_method_table(metrics: dict) -> None:
+    rows = []
+    for method, table in metrics.items():
+        row = {"method": method}
+        for metric in _TABLE_METRICS:
+            values = table.get(metric, {})
+            row[metric] = float("nan") if values.get("mean") is None else values["mean"]
+            row[f"{metric}_nodes"] = values.get("n_defined")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    columns = ["method", *_TABLE_METRICS, "f1_nodes", "roc_auc_nodes"]
+    click.echo("Mean over the nodes where each metric is defined (test windows; *_nodes: how many):")
+    click.echo(frame[[c for c in columns if c in frame]].to_string(index=False, na_rep="n/a",
+                                                                 float_format=lambda v: f"{v:.3f}"))

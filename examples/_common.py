@@ -3,7 +3,7 @@
 The scripts reproduce the command lines of Farooq et al.'s README
 (``--dataset D1 --nodes 10 --strategy topN``) on ftl-tff. ``--dataset`` names
 a feature set (D1: IPMI + Ganglia; D2: every feature of the prepared
-dataset; see ``ftl_tff.data.build.features``); the prepared dataset itself comes
+dataset; see ``ftl_tff.data.building.features``); the prepared dataset itself comes
 from ``--data DIR`` (a folder written by ``ftl-tff data prepare``), else
 ``$FTL_TFF_DATA``, else ``./ftl-example-data/prepared``, which is generated
 (synthetic M100 telemetry, 40 nodes x 14 days) the first time it is needed.

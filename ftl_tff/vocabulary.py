@@ -63,7 +63,7 @@ STRATEGY_NAMES: dict[str, str] = {"top": "top", "topn": "top", "top-n": "top", "
 #: Top-N ranking criteria (:mod:`ftl_tff.selection`).
 CRITERIA: tuple[str, ...] = ("training_windows", "normal_windows", "anomaly_rate", "completeness")
 
-#: Feature sets (:mod:`ftl_tff.data.build.features`): every feature, IPMI + Ganglia, every feature of the dataset.
+#: Feature sets (:mod:`ftl_tff.data.building.features`): every feature, IPMI + Ganglia, every feature of the dataset.
 FEATURE_SETS: tuple[str, ...] = ("all", "D1", "D2")
 #: Per-node splits of windows into train/validation/test.
 SPLITS: tuple[str, ...] = ("blocked", "chronological")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftl_tff.data.build.features import FEATURE_SETS, column_plugin, feature_set_columns
+from ftl_tff.data.building.features import FEATURE_SETS, column_plugin, feature_set_columns
 from ftl_tff.data.readers.source import SourceWindows, nagios_frame, to_utc
 from ftl_tff.errors import ConfigError, SchemaError
 from ftl_tff.paradigms import DEFAULT_THRESHOLD_RULE, LABEL_FREE_RULES, get_paradigm

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ftl_tff.data import prepare
-from ftl_tff.data.build.labels import anticipate, rule_positive
+from ftl_tff.data.building.labels import anticipate, rule_positive
 from ftl_tff.errors import ConfigError
 
 

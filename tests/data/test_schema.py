@@ -8,7 +8,7 @@ import pytest
 from conftest import nagios_rows, readings, write_raw_file
 
 from ftl_tff.data import prepare
-from ftl_tff.data.build.schema import align_columns
+from ftl_tff.data.building.schema import align_columns
 from ftl_tff.errors import ConfigError
 
 START = "2022-09-01 00:00"

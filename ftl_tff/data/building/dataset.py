@@ -38,11 +38,11 @@ from ... import __version__
 from ...errors import ConfigError, CorruptFileError, EmptyNodeError, SchemaError, SourceNotFoundError
 from ...records import read_record
 from ...vocabulary import sort_nodes
+from ..readers.source import NAGIOS_COLUMNS, SourceWindows
+from ..readers.windows import STATS, window_ns
 from .features import feature_set_columns
 from .labels import LABEL_RULES, anticipate, rule_positive
 from .schema import align_columns, check_policies, coverage_arrays, coverage_names_for, pool_core_temperatures
-from ..readers.source import NAGIOS_COLUMNS, SourceWindows
-from ..readers.windows import STATS, window_ns
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -62,9 +62,9 @@ class BuildOptions:
     """How window statistics become a processed dataset.
 
     Attributes:
-        label_rule: One of :data:`ftl_tff.data.build.labels.LABEL_RULES`.
+        label_rule: One of :data:`ftl_tff.data.building.labels.LABEL_RULES`.
         horizon: Anticipation horizon in windows (0 = the window itself).
-        core_temps: ``"socket"`` or ``"core"`` (see :mod:`ftl_tff.data.build.schema`).
+        core_temps: ``"socket"`` or ``"core"`` (see :mod:`ftl_tff.data.building.schema`).
         align: ``"intersection"`` or ``"union"``.
         stats: Window statistics kept per metric; ``"auto"`` keeps all four,
             except for metrics that never have more than one value per window
@@ -349,7 +349,7 @@ class ProcessedDataset:
 
         Args:
             features: ``"D1"``, ``"D2"``, ``"all"`` (see
-                :mod:`ftl_tff.data.build.features`) or a list of feature columns.
+                :mod:`ftl_tff.data.building.features`) or a list of feature columns.
 
         Returns:
             A dataset whose ``feature_columns`` are the set's columns; the
@@ -425,5 +425,5 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def load_dataset(path: str | Path) -> ProcessedDataset:
-    """Open a processed dataset folder written by :func:`ftl_tff.data.build.prepare`."""
+    """Open a processed dataset folder written by :func:`ftl_tff.data.building.prepare`."""
     return ProcessedDataset(path)

@@ -8,10 +8,10 @@ import pandas as pd
 
 from ...errors import ConfigError
 from ..readers.aggregated import read_aggregated
-from .dataset import DEFAULT_EXCLUDED_METRICS, BuildOptions, ProcessedDataset, build_tables, write_dataset
 from ..readers.raw import read_raw
 from ..readers.source import SourceWindows
 from ..readers.wide import read_wide
+from .dataset import DEFAULT_EXCLUDED_METRICS, BuildOptions, ProcessedDataset, build_tables, write_dataset
 
 FORMATS: tuple[str, ...] = ("raw", "aggregated", "wide")
 
@@ -93,7 +93,7 @@ def prepare(
         >>> ds = prepare("m100-2209-rebuilt", "prepared", format="wide")  # doctest: +SKIP
         >>> ds.summary()[["node", "windows", "anomalous_windows"]]        # doctest: +SKIP
 
-    See :class:`ftl_tff.data.build.dataset.BuildOptions` for ``label_rule`` to
+    See :class:`ftl_tff.data.building.dataset.BuildOptions` for ``label_rule`` to
     ``exclude_metrics`` (None: the default exclusions; ``()`` keeps every
     metric) and :func:`read_source` for the reading options.
 
