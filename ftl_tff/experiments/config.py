@@ -192,8 +192,10 @@ class ExperimentConfig:
                 raise ConfigError(f"{where}data_efficiency: unknown option(s) {', '.join(unknown)} "
                                   f"(allowed: {', '.join(EFFICIENCY_KEYS)})")
             values = dict(self.data_efficiency)
-            if "days" in values:
+            if values.get("days"):  # empty or absent: no study
                 values["days"] = tuple(_list(values["days"], "data_efficiency.days", where))
+            else:
+                values["days"] = ()
             self.data_efficiency = EfficiencyConfig(**values)
         self.data_efficiency.validate(where)
         self.train_config(self.cells()[0])

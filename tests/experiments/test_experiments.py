@@ -85,6 +85,11 @@ def test_bad_experiment_files_name_the_file_and_the_key(tmp_path, text, message)
     assert message in str(error.value) and str(path) in str(error.value)
 
 
+def test_an_empty_data_efficiency_table_means_no_study(prepared):
+    assert _config(prepared, data_efficiency={"days": []}).efficiency_cell() is None
+    assert _config(prepared, data_efficiency={}).efficiency_cell() is None
+
+
 def test_overrides_replace_keys_and_merge_tables(prepared):
     config = _config(prepared).with_overrides(seeds=[3], training={"rounds": 5}, paradigms=None)
     assert config.seeds == [3] and config.training.fedavg.rounds == 5 and config.training.fedavg.batch_size == 64
