@@ -205,9 +205,11 @@ class FedAvgConfig:
         weighting: ``examples`` (weighted FedAvg) or ``uniform``.
         clients_per_round: Clients sampled per round (None: all).
         early_stopping_patience: Rounds without validation improvement before stopping (None: off).
-        engine: ``cohort`` (:mod:`ftl_tff.federated.cohort`) or ``per-node``.
-            Both compute the same FedAvg (equal weights to float tolerance);
-            the cohort engine falls back to the per-node one for ready TFF
+        engine: ``per-node`` (the default, TFF's ``build_weighted_fed_avg``)
+            or ``cohort`` (:mod:`ftl_tff.federated.cohort`). A round of each
+            gives the same weights to float tolerance; over many rounds the
+            float differences grow (see the federated-learning concepts page).
+            The cohort engine falls back to the per-node one for ready TFF
             optimizer objects and for client data built on the workers.
         cohort_size: Nodes per TFF client with the cohort engine (None:
             :func:`~ftl_tff.federated.cohort.default_cohort_size`).
@@ -228,9 +230,10 @@ class FedAvgConfig:
     early_stopping_patience: int | None = field(default=None, metadata=_meta(
         "Stop after K rounds without validation improvement (default: off).", flags=("--early-stopping",),
         minimum=1))
-    engine: str = field(default="cohort", metadata=_meta(
-        "cohort: each TFF client trains a cohort of nodes in one compiled graph (the same FedAvg, faster); "
-        "per-node: one TFF client per node (TFF's build_weighted_fed_avg, the reference).", vocabulary.ENGINES))
+    engine: str = field(default="per-node", metadata=_meta(
+        "per-node: one TFF client per node (TFF's build_weighted_fed_avg, the reference); cohort: each TFF client "
+        "trains a cohort of nodes in one compiled graph (each round equal to per-node to float tolerance; faster).",
+        vocabulary.ENGINES))
     cohort_size: int | None = field(default=None, metadata=_meta(
         "Nodes per TFF client with the cohort engine (default: a round's nodes spread over the CPU cores).",
         minimum=1))

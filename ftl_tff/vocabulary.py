@@ -75,9 +75,9 @@ SCORE_KINDS: tuple[str, ...] = ("mse", "max")
 OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop", "sgd", "sgdm")
 #: FedAvg client weights: by examples trained on, or equal.
 WEIGHTINGS: tuple[str, ...] = ("examples", "uniform")
-#: Federated engines: ``cohort`` trains a cohort of nodes per TFF client in one graph, ``per-node`` one TFF
-#: client per node (TFF's ``build_weighted_fed_avg``, the reference).
-ENGINES: tuple[str, ...] = ("cohort", "per-node")
+#: Federated engines: ``per-node`` one TFF client per node (TFF's ``build_weighted_fed_avg``, the reference and
+#: default), ``cohort`` a cohort of nodes per TFF client trained in one graph.
+ENGINES: tuple[str, ...] = ("per-node", "cohort")
 
 
 def node_order(node: str) -> tuple[int, int, str]:
