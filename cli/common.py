@@ -6,7 +6,7 @@ import re
 
 import click
 
-from ftl_tff.config import RunConfig, TransferConfig, flat_fields
+from ftl_tff.config import GROUPS, RunConfig, TransferConfig, flat_fields
 from ftl_tff.errors import FtlError
 
 EXIT_DATA_ERROR = 1
@@ -32,7 +32,7 @@ _FLAG_OF = {"n_nodes": "--nodes", "modes": "--mode"}
 _PARAMETERS = {"out", "plugins", "metrics"} | set(flat_fields(RunConfig)) | set(flat_fields(TransferConfig)) | set(_FLAG_OF)
 #: Library words for a keyword argument -> the flag.
 _WORDS = {"fresh=True": "--fresh", "resume=True": "--resume"}
-_LEADING = re.compile(r"^(?:(?:data|model|fedavg|scoring|runtime|run|transfer)\.)?([a-z_]+): ")
+_LEADING = re.compile(r"^(?:(?:" + "|".join([*GROUPS, "run", "transfer"]) + r")\.)?([a-z_]+): ")
 
 
 def in_flags(message: str) -> str:

@@ -68,6 +68,15 @@ def test_invalid_values_name_the_field(options, message):
     assert message in str(error.value)
 
 
+def test_the_cli_words_a_library_error_by_its_flag():
+    from ftl_tff_cli.common import in_flags
+
+    assert in_flags("fedavg.client_optimizer: unknown value 'x'") == "--client-optimizer: unknown value 'x'"
+    assert in_flags("n_nodes: must be between 1 and 4") == "--nodes: must be between 1 and 4"
+    assert in_flags("use another folder, or fresh=True to start over") == "use another folder, or --fresh to start over"
+    assert in_flags("/data/x.toml: invalid TOML") == "/data/x.toml: invalid TOML"  # not a parameter: as it is
+
+
 def test_an_optimizer_the_detector_cannot_build_is_refused_before_training():
     # sgdm is one name for the clients, the baselines and fine-tuning alike.
     assert RunConfig.from_flat({"client_optimizer": "sgdm"}).detector_params()["optimizer"] == "sgdm"

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, TransferConfig, flat_fields, read_config_file
+from ..config import GROUPS, RunConfig, TransferConfig, flat_fields, read_config_file
 from ..errors import ConfigError
 from ..paradigms import get_paradigm
 from ..vocabulary import BASELINES, CRITERIA, FEATURE_SETS, PARADIGMS, STRATEGY_NAMES
@@ -324,7 +324,7 @@ def _table(value: Any, cls: type, allowed: tuple[str, ...], key: str, where: str
         return value.validate()
     if not isinstance(value, dict):
         raise ConfigError(f"{where}{key} must be a table of options, got {type(value).__name__}")
-    groups = {"data", "model", "fedavg", "scoring", "runtime"} if cls is RunConfig else set()
+    groups = set(GROUPS) if cls is RunConfig else set()
     unknown = sorted(k for k in value if k not in allowed and k not in groups)
     if unknown:
         raise ConfigError(f"{where}{key}: unknown option(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})")

@@ -55,7 +55,7 @@ from ftl_tff.federated.process import (
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow_federated as tff
 
-__all__ = ["CohortBatches", "build_cohort_process", "cohort_inputs", "default_cohort_size"]
+__all__ = ["build_cohort_process", "cohort_inputs", "default_cohort_size"]
 
 _ADAM = (0.9, 0.999, 1e-7)  # beta_1, beta_2, epsilon of tff.learning.optimizers.build_adam
 _RMSPROP = (0.9, 1e-7)  # decay, epsilon of build_rmsprop
@@ -82,34 +82,21 @@ def default_cohort_size(n_clients: int, cores: int | None = None, node_bytes: in
     return size
 
 
-class CohortBatches:
-    """One round's input of a cohort: every node's batches, padded to a common shape.
-
-    Attributes:
-        x: ``[nodes, steps, batch, features]`` float32 rows, zeros where padded.
-        mask: ``[nodes, steps, batch]`` float32, 1 for a real row.
-    """
-
-    def __init__(self, x: np.ndarray, mask: np.ndarray) -> None:
-        self.x = x
-        self.mask = mask
-
-    def as_input(self) -> Any:
-        """What the process's ``next`` takes for this TFF client: a dataset of one ``(x, mask)`` element."""
-        import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
-
-        return tf.data.Dataset.from_tensors((self.x, self.mask))
-
-
 def cohort_inputs(rows: Mapping[str, Any], participants: Sequence[str], round_seed: int, batch_size: int,
                   epochs: int, cohort_size: int) -> list[Any]:
     """The round's TFF client inputs: the participants in order, ``cohort_size`` nodes per client.
+
+    Each input is a dataset of one ``(x, mask)`` element (TFF client work
+    takes sequences): ``x`` is ``[nodes, steps, batch, features]`` float32,
+    zeros where padded, ``mask`` ``[nodes, steps, batch]``, 1 for a real row.
 
     Each node's batches are those of
     :func:`~ftl_tff.federated.training.round_batches`: per epoch a stateless
     shuffle seeded by ``(round seed, node key + epoch)``, batched with a
     partial last batch.
     """
+    import tensorflow as tf  # lazy: TensorFlow takes seconds to import; only training and scoring need it
+
     inputs = []
     for start in range(0, len(participants), cohort_size):
         members = list(participants[start:start + cohort_size])
@@ -132,7 +119,7 @@ def cohort_inputs(rows: Mapping[str, Any], participants: Sequence[str], round_se
             for s, batch in enumerate(node_batches):
                 x[k, s, : len(batch)] = batch
                 mask[k, s, : len(batch)] = 1.0
-        inputs.append(CohortBatches(x, mask).as_input())
+        inputs.append(tf.data.Dataset.from_tensors((x, mask)))
     return inputs
 
 
